@@ -1,0 +1,154 @@
+//! Configuration: one serde struct read once at start-up and shared in an `Arc`.
+//!
+//! Precedence is command-line flags, then the TOML file, then the defaults written here.
+//! `config/bucketgate.toml` documents every option; a unit test parses it so it cannot rot.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The whole configuration of one bucketgate process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Directory holding the redb metadata file, object data, temp files and key files.
+    pub data_dir: PathBuf,
+    /// Address of the S3 listener.
+    pub listen: SocketAddr,
+    /// Address of the admin listener (`/health`, `/metrics`).
+    pub admin_listen: SocketAddr,
+    /// Base domain for virtual-host-style addressing: `<bucket>.<base_domain>`.
+    pub base_domain: String,
+    /// Region reported by GetBucketLocation and expected in signatures.
+    pub region: String,
+    /// Limits that protect the server from clients.
+    pub limits: Limits,
+    /// Embedded backend tuning.
+    pub embedded: EmbeddedConfig,
+}
+
+/// Limits on connections and request sizes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Maximum number of open client connections on the S3 listener; further connections wait.
+    pub max_connections: usize,
+    /// Maximum size of an XML request body (DeleteObjects, CompleteMultipartUpload, tagging…).
+    pub max_xml_body_bytes: usize,
+    /// Maximum size of a file uploaded with a browser POST form (s3s holds it in memory).
+    pub max_post_object_bytes: u64,
+    /// Seconds allowed to receive the request head before the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// Seconds an in-flight request may take to finish during graceful shutdown.
+    pub shutdown_grace_secs: u64,
+}
+
+/// Embedded backend settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddedConfig {
+    /// Objects up to this size are stored inside the metadata database instead of a file of
+    /// their own: one grouped commit then makes many small writes durable at once.
+    pub inline_threshold_bytes: u64,
+    /// Size of the chunks read from disk and sent to clients.
+    pub read_chunk_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 9000)),
+            admin_listen: SocketAddr::from(([127, 0, 0, 1], 9001)),
+            base_domain: "s3.localhost".to_owned(),
+            region: "us-east-1".to_owned(),
+            limits: Limits::default(),
+            embedded: EmbeddedConfig::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            // DeleteObjects may carry 1000 keys of up to 1024 bytes each.
+            max_xml_body_bytes: 2 << 20,
+            max_post_object_bytes: 64 << 20,
+            header_read_timeout_secs: 30,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        Self {
+            inline_threshold_bytes: 64 << 10,
+            read_chunk_bytes: 256 << 10,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file. Unknown keys are errors so that typos do not pass silently.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Parses configuration from TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
+        toml::from_str(text)
+    }
+}
+
+/// Why a configuration file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_example_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/bucketgate.toml");
+        let config = Config::from_file(&path).expect("config/bucketgate.toml must parse");
+        let defaults = Config::default();
+        assert_eq!(config.listen, defaults.listen);
+        assert_eq!(config.admin_listen, defaults.admin_listen);
+        assert_eq!(config.base_domain, defaults.base_domain);
+        assert_eq!(
+            config.limits.max_xml_body_bytes,
+            defaults.limits.max_xml_body_bytes
+        );
+        assert_eq!(
+            config.embedded.inline_threshold_bytes,
+            defaults.embedded.inline_threshold_bytes
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(Config::from_toml("lisen = \"127.0.0.1:1\"").is_err());
+    }
+}

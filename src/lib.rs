@@ -1,0 +1,16 @@
+//! bucketgate: an S3-compatible object-storage gateway with per-bucket backends.
+//!
+//! The path of one S3 request: accept ([`server`]) → SigV4 and access checks ([`auth`], via
+//! s3s) → bucket resolution and routing ([`gateway`]) → the bucket's backend
+//! ([`backend::embedded`]) → the response streamed back.
+
+pub mod auth;
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod gateway;
+pub mod meta;
+pub mod metrics;
+pub mod s3util;
+pub mod secrets;
+pub mod server;

@@ -1,0 +1,168 @@
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use bucketgate::config::Config;
+use bucketgate::server::App;
+
+/// bucketgate: an S3-compatible object-storage gateway.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the S3 and admin listeners.
+    ///
+    /// Root credentials come from BUCKETGATE_ROOT_ACCESS_KEY / BUCKETGATE_ROOT_SECRET_KEY, or are
+    /// generated on first start and written to <data-dir>/root-credentials (mode 0600).
+    /// BUCKETGATE_MASTER_KEY (64 hex characters) overrides <data-dir>/master.key, the key that
+    /// encrypts stored secrets.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// TOML configuration file (see config/bucketgate.toml); flags override it.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Directory for metadata and object data [default: data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// S3 listener address [default: 127.0.0.1:9000]; port 0 picks a free port.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Admin listener address (/health, /metrics) [default: 127.0.0.1:9001].
+    #[arg(long)]
+    admin_listen: Option<SocketAddr>,
+    /// Base domain for virtual-host-style requests (<bucket>.<base-domain>) [default: s3.localhost].
+    #[arg(long)]
+    base_domain: Option<String>,
+    /// Region reported to clients [default: us-east-1].
+    #[arg(long)]
+    region: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    if let Some(v) = args.data_dir {
+        config.data_dir = v;
+    }
+    if let Some(v) = args.listen {
+        config.listen = v;
+    }
+    if let Some(v) = args.admin_listen {
+        config.admin_listen = v;
+    }
+    if let Some(v) = args.base_domain {
+        config.base_domain = v;
+    }
+    if let Some(v) = args.region {
+        config.region = v;
+    }
+    raise_fd_limit();
+
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let root_env = (
+        env("BUCKETGATE_ROOT_ACCESS_KEY"),
+        env("BUCKETGATE_ROOT_SECRET_KEY"),
+    );
+    let master_env = env("BUCKETGATE_MASTER_KEY");
+    let s3 = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding S3 listener {}", config.listen))?;
+    let admin = TcpListener::bind(config.admin_listen)
+        .await
+        .with_context(|| format!("binding admin listener {}", config.admin_listen))?;
+    let data_dir = config.data_dir.clone();
+    let app = App::open(config, root_env, master_env).await?;
+
+    let s3_addr = s3.local_addr()?;
+    let admin_addr = admin.local_addr()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "bucketgate {}", env!("CARGO_PKG_VERSION"))?;
+    writeln!(
+        out,
+        "  S3 endpoint:    http://{s3_addr}  (data in {})",
+        data_dir.display()
+    )?;
+    writeln!(
+        out,
+        "  admin endpoint: http://{admin_addr}  (/health, /metrics)"
+    )?;
+    writeln!(out, "  root access key: {}", app.root.access_key)?;
+    if app.root.generated {
+        writeln!(
+            out,
+            "  root secret key: {}  (shown once; also in {}/root-credentials)",
+            app.root.secret_key,
+            data_dir.display()
+        )?;
+    }
+    writeln!(
+        out,
+        "bucketgate ready s3=http://{s3_addr} admin=http://{admin_addr}"
+    )?;
+    out.flush()?;
+    drop(out);
+
+    app.serve(s3, admin, shutdown_signal()).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Multipart objects keep one open file per part during a download: lift the soft limit on
+/// open files to the hard limit.
+fn raise_fd_limit() {
+    #[cfg(unix)]
+    if let Ok((_, hard)) = rlimit::Resource::NOFILE.get() {
+        let _ = rlimit::Resource::NOFILE.set(hard, hard);
+    }
+}

@@ -1,0 +1,167 @@
+//! Records stored in the metadata tables, as JSON so fields can be added without a migration
+//! (`#[serde(default)]` on new fields).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Milliseconds since the Unix epoch.
+pub type UnixMillis = i64;
+
+pub fn now_millis() -> UnixMillis {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Which backend serves a bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Embedded,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BucketRecord {
+    pub name: String,
+    /// Stable id, independent of the name.
+    pub id: String,
+    /// Owning user id.
+    pub owner: String,
+    #[serde(default)]
+    pub team: Option<String>,
+    #[serde(default)]
+    pub workspace: Option<String>,
+    pub backend: BackendKind,
+    pub region: String,
+    pub created: UnixMillis,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccessKeyRecord {
+    /// Owning user id; `root` for the root key.
+    pub owner: String,
+    /// Secret sealed with the master key.
+    pub secret_sealed: String,
+    pub created: UnixMillis,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// Where a run of an object's bytes lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Segment {
+    /// Blob id (a file under `blobs/`, or a row in the inline table).
+    pub blob: String,
+    /// The blob is a row in `INLINE_BLOBS`, not a file.
+    #[serde(default)]
+    pub inline: bool,
+    /// Offset of the run inside the blob.
+    pub offset: u64,
+    /// Length of the run.
+    pub len: u64,
+}
+
+/// Standard HTTP content headers stored with an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentHeaders {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    /// `Expires`, as Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<UnixMillis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website_redirect_location: Option<String>,
+}
+
+/// Additional checksums, base64 as S3 sends them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checksums {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc32c: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc64nvme: Option<String>,
+}
+
+impl Checksums {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The current version of an object.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ObjectRecord {
+    /// `None` is the "null" version of an unversioned bucket.
+    #[serde(default)]
+    pub version_id: Option<String>,
+    /// A delete marker of a versioned bucket (no data).
+    #[serde(default)]
+    pub delete_marker: bool,
+    pub size: u64,
+    /// Hex MD5 of the bytes, or `md5-of-part-md5s-N` for multipart objects; without quotes.
+    pub etag: String,
+    pub last_modified: UnixMillis,
+    #[serde(default)]
+    pub headers: ContentHeaders,
+    #[serde(default)]
+    pub user_metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub checksums: Checksums,
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
+    /// Number of parts for multipart objects.
+    #[serde(default)]
+    pub parts_count: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// The bytes, in order.
+    pub segments: Vec<Segment>,
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UploadRecord {
+    pub bucket: String,
+    pub key: String,
+    pub initiated: UnixMillis,
+    #[serde(default)]
+    pub headers: ContentHeaders,
+    #[serde(default)]
+    pub user_metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tags: Vec<(String, String)>,
+    /// Additional checksum algorithm requested at creation (e.g. `CRC32`).
+    #[serde(default)]
+    pub checksum_algorithm: Option<String>,
+    #[serde(default)]
+    pub storage_class: Option<String>,
+    /// Access key that created the upload.
+    #[serde(default)]
+    pub initiator: Option<String>,
+}
+
+/// One uploaded part.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartRecord {
+    pub size: u64,
+    /// Hex MD5 of the part, without quotes.
+    pub etag: String,
+    pub last_modified: UnixMillis,
+    #[serde(default)]
+    pub checksums: Checksums,
+    pub segments: Vec<Segment>,
+}

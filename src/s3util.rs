@@ -1,0 +1,175 @@
+//! Small S3 conventions shared by the gateway and its backends.
+
+use s3s::dto::Timestamp;
+
+use crate::error::{Result, client_err};
+use crate::meta::UnixMillis;
+
+pub fn to_timestamp(ms: UnixMillis) -> Timestamp {
+    let nanos = i128::from(ms) * 1_000_000;
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    Timestamp::from(t)
+}
+
+pub fn to_millis(ts: Timestamp) -> UnixMillis {
+    let t: time::OffsetDateTime = ts.into();
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Whole seconds, the precision of HTTP dates used by conditional headers.
+pub fn to_secs(ms: UnixMillis) -> i64 {
+    ms.div_euclid(1000)
+}
+
+/// Rejects keys that would mean different things to different backends and tools: empty
+/// keys, NUL and other control characters, a leading `/`, and `.`/`..` path segments.
+/// AWS itself stores such keys, but MinIO (a production backend of ours) refuses them and
+/// file-based tools mangle them; refusing them everywhere keeps every backend alike.
+pub fn validate_key(key: &str) -> Result<()> {
+    if key.is_empty() {
+        return Err(client_err!(InvalidArgument, "Object key must not be empty"));
+    }
+    if key.len() > 1024 {
+        return Err(client_err!(KeyTooLongError, "Your key is too long"));
+    }
+    if key
+        .chars()
+        .any(|c| c == '\0' || (c.is_control() && c != '\t'))
+    {
+        return Err(client_err!(
+            InvalidArgument,
+            "Object key must not contain NUL or control characters"
+        ));
+    }
+    if key.starts_with('/') {
+        return Err(client_err!(
+            InvalidArgument,
+            "Object key must not start with '/'"
+        ));
+    }
+    if key.split('/').any(|seg| seg == "." || seg == "..") {
+        return Err(client_err!(
+            InvalidArgument,
+            "Object key must not contain '.' or '..' path segments"
+        ));
+    }
+    Ok(())
+}
+
+/// Parses the `x-amz-tagging` header (a URL query string) into tags.
+pub fn parse_tagging_header(s: &str) -> Result<Vec<(String, String)>> {
+    let mut tags = Vec::new();
+    for pair in s.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        tags.push((form_decode(k)?, form_decode(v)?));
+    }
+    validate_tags(&tags)?;
+    Ok(tags)
+}
+
+fn form_decode(s: &str) -> Result<String> {
+    let plus = s.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus)
+        .decode_utf8()
+        .map(|c| c.into_owned())
+        .map_err(|_| client_err!(InvalidArgument, "The tagging header is not valid UTF-8"))
+}
+
+/// S3 limits: at most 10 tags per object, keys up to 128 and values up to 256 characters,
+/// keys unique.
+pub fn validate_tags(tags: &[(String, String)]) -> Result<()> {
+    if tags.len() > 10 {
+        return Err(client_err!(
+            InvalidTag,
+            "Object tags cannot be greater than 10"
+        ));
+    }
+    for (i, (k, v)) in tags.iter().enumerate() {
+        if k.is_empty() || k.chars().count() > 128 || v.chars().count() > 256 {
+            return Err(client_err!(
+                InvalidTag,
+                "The TagKey or TagValue you have provided is invalid"
+            ));
+        }
+        if tags[..i].iter().any(|(k2, _)| k2 == k) {
+            return Err(client_err!(
+                InvalidTag,
+                "Cannot provide multiple Tags with the same key"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// URL-encodes a key or prefix for `encoding-type=url` listings (everything but unreserved
+/// characters and `/`).
+pub fn url_encode(s: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~')
+        .remove(b'/');
+    percent_encoding::utf8_percent_encode(s, SET).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_escape_or_confuse_are_refused() {
+        for bad in [
+            "",
+            "../x",
+            "a/../../b",
+            "./x",
+            "/abs",
+            "a/./b",
+            "nul\0x",
+            "x/..",
+        ] {
+            assert!(validate_key(bad).is_err(), "{bad:?} must be refused");
+        }
+        for good in [
+            "a",
+            "a/b/c",
+            "..a",
+            "a..",
+            "dir/",
+            "with space",
+            "ünïcode",
+            "a//b",
+        ] {
+            assert!(validate_key(good).is_ok(), "{good:?} must be accepted");
+        }
+        assert!(validate_key(&"k".repeat(1024)).is_ok());
+        assert!(validate_key(&"k".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn tagging_header_parses_and_limits() {
+        let tags = parse_tagging_header("a=1&b=two%20words&c=x+y").unwrap();
+        assert_eq!(
+            tags,
+            vec![
+                ("a".into(), "1".into()),
+                ("b".into(), "two words".into()),
+                ("c".into(), "x y".into())
+            ]
+        );
+        assert!(parse_tagging_header("a=1&a=2").is_err());
+    }
+
+    #[test]
+    fn timestamps_round_trip_in_millis() {
+        let ms = 1_700_000_000_123;
+        assert_eq!(to_millis(to_timestamp(ms)), ms);
+    }
+
+    #[test]
+    fn url_encoding_keeps_slashes() {
+        assert_eq!(url_encode("a b/c+d"), "a%20b/c%2Bd");
+    }
+}

@@ -57,6 +57,18 @@ pub fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// Removes `aws-chunked` from a stored `Content-Encoding`: it describes the upload's framing,
+/// not the object (S3 drops it too). `None` when nothing else is left.
+pub fn strip_aws_chunked(encoding: Option<String>) -> Option<String> {
+    let e = encoding?;
+    let rest: Vec<&str> = e
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
+    (!rest.is_empty()).then(|| rest.join(","))
+}
+
 /// Parses the `x-amz-tagging` header (a URL query string) into tags.
 pub fn parse_tagging_header(s: &str) -> Result<Vec<(String, String)>> {
     let mut tags = Vec::new();
@@ -166,6 +178,17 @@ mod tests {
     fn timestamps_round_trip_in_millis() {
         let ms = 1_700_000_000_123;
         assert_eq!(to_millis(to_timestamp(ms)), ms);
+    }
+
+    #[test]
+    fn aws_chunked_is_not_a_stored_encoding() {
+        assert_eq!(strip_aws_chunked(Some("aws-chunked".into())), None);
+        assert_eq!(
+            strip_aws_chunked(Some("aws-chunked, gzip".into())),
+            Some("gzip".into())
+        );
+        assert_eq!(strip_aws_chunked(Some("gzip".into())), Some("gzip".into()));
+        assert_eq!(strip_aws_chunked(None), None);
     }
 
     #[test]

@@ -102,7 +102,7 @@ fn run(db: &Database, rx: &mpsc::Receiver<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use redb::{ReadableDatabase, TableDefinition};
+    use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
 
     const T: TableDefinition<&str, u64> = TableDefinition::new("t");
 

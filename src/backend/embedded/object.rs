@@ -16,7 +16,8 @@ use super::read::{open_pieces, stream_pieces};
 use crate::error::{Error, Result, client_err};
 use crate::meta::{Checksums, ContentHeaders, ObjectRecord, Segment, now_millis};
 use crate::s3util::{
-    parse_tagging_header, to_millis, to_secs, to_timestamp, validate_key, validate_tags,
+    parse_tagging_header, strip_aws_chunked, to_millis, to_secs, to_timestamp, validate_key,
+    validate_tags,
 };
 
 /// A new blob id: 32 hex characters, the first two naming its shard directory.
@@ -227,13 +228,20 @@ impl Embedded {
     ) -> Result<(Option<FreshBlob>, Vec<Segment>, Written)> {
         let id = new_blob_id();
         let threshold = self.inner.cfg.inline_threshold_bytes;
-        let declared = content_length.and_then(|n| u64::try_from(n).ok());
+        // S3 refuses uploads without a length (no chunked transfer encoding): 411.
+        let declared = content_length
+            .and_then(|n| u64::try_from(n).ok())
+            .ok_or_else(|| {
+                client_err!(
+                    MissingContentLength,
+                    "You must provide the Content-Length HTTP header."
+                )
+            })?;
         let Some(mut body) = body else {
             return Ok((None, Vec::new(), hash_bytes(&[], hasher)));
         };
-        if let Some(len) = declared
-            && len <= threshold
-        {
+        if declared <= threshold {
+            let len = declared;
             let cap = usize::try_from(len).map_err(|_| Error::Bug("small length overflow"))?;
             let mut buf = BytesMut::with_capacity(cap);
             while let Some(chunk) = body.next().await {
@@ -268,10 +276,12 @@ impl Embedded {
             };
             return Ok((Some(fresh), vec![seg], written));
         }
-        let written = self.dirs().write_stream(&id, body, hasher, None).await?;
-        if let Some(len) = declared
-            && written.size != len
-        {
+        // The limit cuts off a body that runs past its declared length.
+        let written = self
+            .dirs()
+            .write_stream(&id, body, hasher, Some(declared))
+            .await?;
+        if written.size != declared {
             self.dirs().unlink(vec![id]).await;
             return Err(client_err!(
                 IncompleteBody,
@@ -362,7 +372,7 @@ impl Embedded {
             last_modified: now_millis(),
             headers: ContentHeaders {
                 content_type: input.content_type,
-                content_encoding: input.content_encoding,
+                content_encoding: strip_aws_chunked(input.content_encoding),
                 content_disposition: input.content_disposition,
                 content_language: input.content_language,
                 cache_control: input.cache_control,

@@ -12,6 +12,7 @@ use s3s::{S3Result, s3_error};
 
 use crate::error::Result;
 use crate::meta::{ACCESS_KEYS, AccessKeyRecord, Store, get_json, now_millis};
+use crate::policy::{Principal, authorize};
 use crate::secrets::MasterKey;
 
 /// Access keys from redb, secrets opened with the master key and cached in memory.
@@ -116,18 +117,39 @@ impl S3Auth for KeyStore {
     }
 }
 
-/// The access decision, made after the signature is verified and before the body is read.
-pub struct Access;
+/// The access decision, made after the signature is verified and before the body is read:
+/// who the caller is, whether the bucket lets them run this operation, and whether the key is
+/// one we accept. The caller is left in the request extensions for the gateway.
+pub struct Access {
+    pub gateway: Arc<crate::gateway::Gateway>,
+}
 
 #[async_trait::async_trait]
 impl S3Access for Access {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        if cx.credentials().is_none() {
-            return Err(s3_error!(AccessDenied, "Access Denied"));
+        let who = match cx.credentials() {
+            Some(c) => self.gateway.principal(&c.access_key)?,
+            None => Principal::Anonymous,
+        };
+        let op = cx.s3_op().name();
+        let bucket = match cx.s3_path() {
+            S3Path::Root => None,
+            S3Path::Bucket { bucket } => Some(bucket.to_string()),
+            S3Path::Object { bucket, key } => {
+                crate::s3util::validate_key(key)?;
+                Some(bucket.to_string())
+            }
+        };
+        match bucket.and_then(|b| self.gateway.cached(&b)) {
+            Some(rec) => authorize(&who, op, &rec)?,
+            // No such bucket (or the root): anonymous callers learn nothing; signed callers go
+            // on to CreateBucket, ListBuckets or a NoSuchBucket answer.
+            None if who == Principal::Anonymous => {
+                return Err(s3_error!(AccessDenied, "Access Denied"));
+            }
+            None => {}
         }
-        if let S3Path::Object { key, .. } = cx.s3_path() {
-            crate::s3util::validate_key(key)?;
-        }
+        cx.extensions_mut().insert(who);
         Ok(())
     }
 }

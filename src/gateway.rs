@@ -12,7 +12,8 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use crate::backend::embedded::Embedded;
 use crate::error::{Result, client_err};
-use crate::meta::{BUCKETS, BackendKind, BucketRecord, Store, get_json, now_millis};
+use crate::meta::{BUCKETS, BackendKind, BucketRecord, Store, USAGE, UsageRecord, get_json};
+use crate::policy::{InFlight, Principal, Reservation, authorize};
 use crate::s3util::to_timestamp;
 
 /// Owner id of the root access key.
@@ -25,6 +26,8 @@ pub struct Gateway {
     region: String,
     /// Bucket records by name; redb is the source of truth, this saves a read per request.
     buckets: RwLock<HashMap<String, Arc<BucketRecord>>>,
+    /// Writes admitted against quotas and not finished yet.
+    inflight: Arc<InFlight>,
 }
 
 impl Gateway {
@@ -50,10 +53,11 @@ impl Gateway {
             keys,
             region,
             buckets: RwLock::new(records),
+            inflight: Arc::new(InFlight::default()),
         })
     }
 
-    fn cached(&self, name: &str) -> Option<Arc<BucketRecord>> {
+    pub fn cached(&self, name: &str) -> Option<Arc<BucketRecord>> {
         self.buckets
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -78,10 +82,82 @@ impl Gateway {
         Ok(self.backend(&rec))
     }
 
-    /// The user behind a request's credentials.
-    fn caller(&self, credentials: Option<&s3s::auth::Credentials>) -> S3Result<String> {
-        let c = credentials.ok_or_else(|| s3_error!(AccessDenied, "Access Denied"))?;
-        self.keys.owner_of(&c.access_key)
+    /// The caller behind an access key.
+    pub fn principal(&self, access_key: &str) -> S3Result<Principal> {
+        let owner = self.keys.owner_of(access_key)?;
+        Ok(if owner == ROOT_USER {
+            Principal::Root
+        } else {
+            Principal::User {
+                id: owner,
+                access_key: access_key.to_owned(),
+            }
+        })
+    }
+
+    /// The caller of a request, as the access check recorded it.
+    fn caller<T>(&self, req: &S3Request<T>) -> S3Result<Principal> {
+        if let Some(p) = req.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
+        match &req.credentials {
+            Some(c) => self.principal(&c.access_key),
+            None => Ok(Principal::Anonymous),
+        }
+    }
+
+    /// The usage row of a bucket.
+    pub fn usage(&self, bucket: &str) -> Result<UsageRecord> {
+        self.store.read(|txn| {
+            let table = txn.open_table(USAGE)?;
+            Ok(get_json(&table, bucket)?.unwrap_or_default())
+        })
+    }
+
+    /// Admits a write of `bytes` adding up to `objects` objects against the bucket's quota.
+    fn admit(&self, bucket: &str, bytes: u64, objects: u64) -> S3Result<Option<Reservation>> {
+        let rec = self.resolve_bucket(bucket)?;
+        self.inflight.admit(&rec, bytes, objects, || {
+            self.usage(bucket).map_err(Into::into)
+        })
+    }
+
+    /// Checks that the caller may read the source of a copy and returns its size.
+    async fn copy_source_size(
+        &self,
+        who: &Principal,
+        source: &CopySource,
+        credentials: Option<&s3s::auth::Credentials>,
+    ) -> S3Result<u64> {
+        let CopySource::Bucket { bucket, key, .. } = source else {
+            return Err(s3_error!(
+                NotImplemented,
+                "Only bucket copy sources are supported"
+            ));
+        };
+        let rec = self.resolve_bucket(bucket)?;
+        authorize(who, "GetObject", &rec)?;
+        let head = S3Request {
+            input: HeadObjectInput::builder()
+                .bucket(bucket.to_string())
+                .key(key.to_string())
+                .build()
+                .map_err(|_| s3_error!(InternalError))?,
+            method: http::Method::HEAD,
+            uri: http::Uri::from_static("/"),
+            headers: http::HeaderMap::new(),
+            extensions: http::Extensions::new(),
+            credentials: credentials.cloned(),
+            region: None,
+            service: None,
+            trailing_headers: None,
+        };
+        let out = self.backend(&rec).head_object(head).await?;
+        Ok(out
+            .output
+            .content_length
+            .and_then(|n| u64::try_from(n).ok())
+            .unwrap_or(0))
     }
 
     /// Number of buckets (for metrics).
@@ -117,15 +193,22 @@ macro_rules! gateway_s3_impl {
 gateway_s3_impl! {
     custom {
         async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
-            let caller = self.caller(req.credentials.as_ref())?;
+            let who = self.caller(&req)?;
+            if who == Principal::Anonymous {
+                return Err(s3_error!(AccessDenied, "Access Denied"));
+            }
             let mut list: Vec<Arc<BucketRecord>> = self
                 .buckets
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .values()
-                .filter(|b| caller == ROOT_USER || b.owner == caller)
+                .filter(|b| authorize(&who, "ListObjects", b).is_ok())
                 .cloned()
                 .collect();
+            let caller = match &who {
+                Principal::User { id, .. } => id.clone(),
+                _ => ROOT_USER.to_owned(),
+            };
             list.sort_by(|a, b| a.name.cmp(&b.name));
             let buckets = list
                 .iter()
@@ -146,7 +229,11 @@ gateway_s3_impl! {
         }
 
         async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
-            let caller = self.caller(req.credentials.as_ref())?;
+            let caller = match self.caller(&req)? {
+                Principal::Root => ROOT_USER.to_owned(),
+                Principal::User { id, .. } => id,
+                Principal::Anonymous => return Err(s3_error!(AccessDenied, "Access Denied")),
+            };
             let name = req.input.bucket.clone();
             if let Some(loc) = req
                 .input
@@ -162,16 +249,7 @@ gateway_s3_impl! {
                     self.region
                 ));
             }
-            let record = BucketRecord {
-                name: name.clone(),
-                id: uuid::Uuid::new_v4().simple().to_string(),
-                owner: caller.clone(),
-                team: None,
-                workspace: None,
-                backend: BackendKind::Embedded,
-                region: self.region.clone(),
-                created: now_millis(),
-            };
+            let record = BucketRecord::new(&name, &caller, BackendKind::Embedded, &self.region);
             let bytes = serde_json::to_vec(&record).map_err(crate::error::Error::from)?;
             let key = name.clone();
             self.store
@@ -233,9 +311,9 @@ gateway_s3_impl! {
         }
 
         async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
-            if let CopySource::Bucket { bucket, .. } = &req.input.copy_source {
-                self.resolve_bucket(bucket)?;
-            }
+            let who = self.caller(&req)?;
+            let size = self.copy_source_size(&who, &req.input.copy_source, req.credentials.as_ref()).await?;
+            let _admitted = self.admit(&req.input.bucket, size, 1)?;
             let backend = self.backend_for(&req.input.bucket)?;
             backend.copy_object(req).await
         }
@@ -244,15 +322,38 @@ gateway_s3_impl! {
             &self,
             req: S3Request<UploadPartCopyInput>,
         ) -> S3Result<S3Response<UploadPartCopyOutput>> {
-            if let CopySource::Bucket { bucket, .. } = &req.input.copy_source {
-                self.resolve_bucket(bucket)?;
-            }
+            let who = self.caller(&req)?;
+            let size = self.copy_source_size(&who, &req.input.copy_source, req.credentials.as_ref()).await?;
+            let _admitted = self.admit(&req.input.bucket, size, 0)?;
             let backend = self.backend_for(&req.input.bucket)?;
             backend.upload_part_copy(req).await
         }
+
+        async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+            let len = req.input.content_length.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+            let _admitted = self.admit(&req.input.bucket, len, 1)?;
+            let backend = self.backend_for(&req.input.bucket)?;
+            backend.put_object(req).await
+        }
+
+        async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+            let len = req.input.content_length.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
+            let _admitted = self.admit(&req.input.bucket, len, 0)?;
+            let backend = self.backend_for(&req.input.bucket)?;
+            backend.upload_part(req).await
+        }
+
+        async fn complete_multipart_upload(
+            &self,
+            req: S3Request<CompleteMultipartUploadInput>,
+        ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+            // The parts' bytes are already counted as pending; completing adds one object.
+            let _admitted = self.admit(&req.input.bucket, 0, 1)?;
+            let backend = self.backend_for(&req.input.bucket)?;
+            backend.complete_multipart_upload(req).await
+        }
     }
     route {
-        put_object(PutObjectInput) -> PutObjectOutput;
         get_object(GetObjectInput) -> GetObjectOutput;
         head_object(HeadObjectInput) -> HeadObjectOutput;
         delete_object(DeleteObjectInput) -> DeleteObjectOutput;
@@ -263,8 +364,6 @@ gateway_s3_impl! {
         list_objects(ListObjectsInput) -> ListObjectsOutput;
         list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
         create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
-        upload_part(UploadPartInput) -> UploadPartOutput;
-        complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput;
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
         list_parts(ListPartsInput) -> ListPartsOutput;
         list_multipart_uploads(ListMultipartUploadsInput) -> ListMultipartUploadsOutput;

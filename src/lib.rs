@@ -11,6 +11,7 @@ pub mod error;
 pub mod gateway;
 pub mod meta;
 pub mod metrics;
+pub mod policy;
 pub mod s3util;
 pub mod secrets;
 pub mod server;

@@ -92,7 +92,9 @@ impl App {
 
         let mut builder = S3ServiceBuilder::new(GatewayHandle(gateway.clone()));
         builder.set_auth(KeyStoreHandle(keys));
-        builder.set_access(Access);
+        builder.set_access(Access {
+            gateway: gateway.clone(),
+        });
         builder.set_host(BaseDomainHost::new(&config.base_domain));
         let mut s3_config = s3s::config::S3Config::default();
         s3_config.xml_max_body_size = config.limits.max_xml_body_bytes;

@@ -30,6 +30,12 @@ pub const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("
 pub const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads_v1");
 /// (upload id, part number) → [`PartRecord`] (JSON).
 pub const PARTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("parts_v1");
+/// User id → [`UserRecord`] (JSON).
+pub const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users_v1");
+/// Bucket name → [`UsageRecord`] (JSON).
+pub const USAGE: TableDefinition<&str, &[u8]> = TableDefinition::new("usage_v1");
+/// Host (lower case, no port) → bucket name, for websites on linked domains.
+pub const DOMAINS: TableDefinition<&str, &str> = TableDefinition::new("domains_v1");
 /// Blob id → number of object versions and parts that reference it.
 pub const BLOB_REFS: TableDefinition<&str, u64> = TableDefinition::new("blob_refs_v1");
 /// Blob id → bytes of a small blob stored inline.
@@ -43,6 +49,9 @@ const TABLE_VERSIONS: &[(&str, u32)] = &[
     ("parts", 1),
     ("blob_refs", 1),
     ("inline_blobs", 1),
+    ("users", 1),
+    ("usage", 1),
+    ("domains", 1),
 ];
 
 /// Handle to the metadata database; cheap to clone.
@@ -76,6 +85,9 @@ impl Store {
             txn.open_table(PARTS)?;
             txn.open_table(BLOB_REFS)?;
             txn.open_table(INLINE_BLOBS)?;
+            txn.open_table(USERS)?;
+            txn.open_table(USAGE)?;
+            txn.open_table(DOMAINS)?;
         }
         txn.commit()?;
         let db = Arc::new(db);

@@ -31,9 +31,130 @@ pub struct BucketRecord {
     pub team: Option<String>,
     #[serde(default)]
     pub workspace: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
     pub backend: BackendKind,
     pub region: String,
     pub created: UnixMillis,
+    #[serde(default)]
+    pub updated: UnixMillis,
+    #[serde(default)]
+    pub quota: Quota,
+    /// Anonymous GetObject/HeadObject allowed.
+    #[serde(default)]
+    pub public_read: bool,
+    /// Anonymous listing allowed (only together with `public_read`).
+    #[serde(default)]
+    pub public_list: bool,
+    /// `Enabled` or `Suspended` once set; carried to backends that version.
+    #[serde(default)]
+    pub versioning: Option<String>,
+    /// Server-side encryption requested for the bucket (e.g. `AES256`); carried to backends.
+    #[serde(default)]
+    pub encryption: Option<String>,
+    /// Static website settings; `None` until configured.
+    #[serde(default)]
+    pub website: Option<Website>,
+    /// Hosts linked to this bucket (served as a website).
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// CORS rules (the S3 `CORSConfiguration`, stored as its JSON form).
+    #[serde(default)]
+    pub cors: Option<Vec<CorsRule>>,
+    /// Access keys of other users allowed on this bucket.
+    #[serde(default)]
+    pub grants: Vec<Grant>,
+}
+
+impl BucketRecord {
+    /// A new private bucket with no quota.
+    pub fn new(name: &str, owner: &str, backend: BackendKind, region: &str) -> Self {
+        let now = now_millis();
+        Self {
+            name: name.to_owned(),
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            owner: owner.to_owned(),
+            team: None,
+            workspace: None,
+            description: None,
+            backend,
+            region: region.to_owned(),
+            created: now,
+            updated: now,
+            quota: Quota::default(),
+            public_read: false,
+            public_list: false,
+            versioning: None,
+            encryption: None,
+            website: None,
+            domains: Vec::new(),
+            cors: None,
+            grants: Vec::new(),
+        }
+    }
+}
+
+/// Per-bucket limits; `None` is unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quota {
+    #[serde(default)]
+    pub max_size_bytes: Option<u64>,
+    #[serde(default)]
+    pub max_objects: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Website {
+    pub index_document: String,
+    #[serde(default)]
+    pub error_document: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorsRule {
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub allowed_methods: Vec<String>,
+    #[serde(default)]
+    pub allowed_headers: Vec<String>,
+    #[serde(default)]
+    pub expose_headers: Vec<String>,
+    #[serde(default)]
+    pub max_age_seconds: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GrantLevel {
+    Read,
+    ReadWrite,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    pub access_key: String,
+    pub level: GrantLevel,
+}
+
+/// A user of the platform: owns buckets and access keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub team: Option<String>,
+    pub created: UnixMillis,
+}
+
+/// What a bucket holds and how it is used, kept incrementally.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    pub objects: u64,
+    pub bytes: u64,
+    /// Bytes in parts of multipart uploads not yet completed or aborted.
+    #[serde(default)]
+    pub pending_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

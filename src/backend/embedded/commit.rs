@@ -11,7 +11,7 @@ use s3s::dto::ETagCondition;
 use crate::error::{Result, client_err};
 use crate::meta::{
     BLOB_REFS, BUCKETS, INLINE_BLOBS, OBJECTS, ObjectRecord, PARTS, PartRecord, Segment, UPLOADS,
-    UploadRecord, get_json,
+    USAGE, UploadRecord, UsageRecord, get_json,
 };
 
 /// A blob written by this request, not yet referenced by any record.
@@ -62,6 +62,32 @@ impl WriteCondition {
         }
         Ok(())
     }
+}
+
+/// Applies signed deltas to a bucket's usage row (saturating at zero).
+fn adjust_usage(
+    txn: &WriteTransaction,
+    bucket: &str,
+    objects: i64,
+    bytes: i64,
+    pending: i64,
+) -> Result<()> {
+    if objects == 0 && bytes == 0 && pending == 0 {
+        return Ok(());
+    }
+    let mut table = txn.open_table(USAGE)?;
+    let mut usage: UsageRecord = get_json(&table, bucket)?.unwrap_or_default();
+    let apply = |v: u64, d: i64| v.saturating_add_signed(d);
+    usage.objects = apply(usage.objects, objects);
+    usage.bytes = apply(usage.bytes, bytes);
+    usage.pending_bytes = apply(usage.pending_bytes, pending);
+    let encoded = serde_json::to_vec(&usage)?;
+    table.insert(bucket, encoded.as_slice())?;
+    Ok(())
+}
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn require_bucket(txn: &WriteTransaction, bucket: &str) -> Result<()> {
@@ -174,6 +200,16 @@ pub fn replace_object(
             objects.remove((bucket, key))?;
         }
     }
+    drop(objects);
+    let count = |r: Option<&ObjectRecord>| i64::from(r.is_some());
+    let size = |r: Option<&ObjectRecord>| r.map_or(0, |r| signed(r.size));
+    adjust_usage(
+        txn,
+        bucket,
+        count(new) - count(old.as_ref()),
+        size(new) - size(old.as_ref()),
+        0,
+    )?;
     Ok((dead, old))
 }
 
@@ -243,6 +279,9 @@ pub fn put_part(
         decref(txn, &mut refs, &old.segments, &mut dead)?;
     }
     parts.insert((upload_id, part_number), bytes.as_slice())?;
+    drop(parts);
+    let old_size = old.as_ref().map_or(0, |p| signed(p.size));
+    adjust_usage(txn, bucket, 0, 0, signed(part.size) - old_size)?;
     Ok(dead)
 }
 
@@ -273,6 +312,9 @@ pub fn abort_upload(
         table.remove((upload_id, *n))?;
     }
     txn.open_table(UPLOADS)?.remove(upload_id)?;
+    let pending: u64 = parts.iter().map(|(_, p)| p.size).sum();
+    drop(table);
+    adjust_usage(txn, bucket, 0, 0, -signed(pending))?;
     Ok(dead)
 }
 
@@ -310,6 +352,9 @@ pub fn complete_upload(
         table.remove((upload_id, *n))?;
     }
     txn.open_table(UPLOADS)?.remove(upload_id)?;
+    let pending: u64 = parts.iter().map(|(_, p)| p.size).sum();
+    drop(table);
+    adjust_usage(txn, bucket, 0, 0, -signed(pending))?;
     Ok((dead, record))
 }
 
@@ -346,5 +391,6 @@ pub fn delete_bucket(txn: &WriteTransaction, bucket: &str) -> Result<Vec<String>
         dead.extend(abort_upload(txn, bucket, &key, &id)?);
     }
     txn.open_table(BUCKETS)?.remove(bucket)?;
+    txn.open_table(USAGE)?.remove(bucket)?;
     Ok(dead)
 }

@@ -547,14 +547,14 @@ fn build_record(
         }
         chosen.push(part);
     }
-    if let Some((_, init)) = chosen.split_last() {
-        if let Some(small) = init.iter().position(|p| p.size < MIN_PART_SIZE) {
-            return Err(client_err!(
-                EntityTooSmall,
-                "Your proposed upload is smaller than the minimum allowed object size. (part {})",
-                listed[small].0
-            ));
-        }
+    if let Some((_, init)) = chosen.split_last()
+        && let Some(small) = init.iter().position(|p| p.size < MIN_PART_SIZE)
+    {
+        return Err(client_err!(
+            EntityTooSmall,
+            "Your proposed upload is smaller than the minimum allowed object size. (part {})",
+            listed[small].0
+        ));
     }
     let mut md5s = Md5::new();
     for p in &chosen {

@@ -104,6 +104,19 @@ impl KeyStore {
         Ok(key)
     }
 
+    /// Drops a cached key (after it was disabled, deleted or replaced).
+    pub fn forget(&self, access_key: &str) {
+        self.cache
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(access_key);
+    }
+
+    /// The secret of an enabled key (to presign URLs on its behalf).
+    pub fn secret_of(&self, access_key: &str) -> S3Result<String> {
+        Ok(self.lookup(access_key)?.secret.expose().to_owned())
+    }
+
     /// The user that owns `access_key`.
     pub fn owner_of(&self, access_key: &str) -> S3Result<String> {
         Ok(self.lookup(access_key)?.owner)

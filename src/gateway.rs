@@ -11,7 +11,7 @@ use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use crate::backend::embedded::Embedded;
-use crate::error::{Result, client_err};
+use crate::error::{Error, Result, client_err};
 use crate::meta::{BUCKETS, BackendKind, BucketRecord, Store, USAGE, UsageRecord, get_json};
 use crate::policy::{InFlight, Principal, Reservation, authorize};
 use crate::s3util::to_timestamp;
@@ -137,21 +137,13 @@ impl Gateway {
         };
         let rec = self.resolve_bucket(bucket)?;
         authorize(who, "GetObject", &rec)?;
-        let head = S3Request {
-            input: HeadObjectInput::builder()
-                .bucket(bucket.to_string())
-                .key(key.to_string())
-                .build()
-                .map_err(|_| s3_error!(InternalError))?,
-            method: http::Method::HEAD,
-            uri: http::Uri::from_static("/"),
-            headers: http::HeaderMap::new(),
-            extensions: http::Extensions::new(),
-            credentials: credentials.cloned(),
-            region: None,
-            service: None,
-            trailing_headers: None,
-        };
+        let input = HeadObjectInput::builder()
+            .bucket(bucket.to_string())
+            .key(key.to_string())
+            .build()
+            .map_err(|_| s3_error!(InternalError))?;
+        let mut head = internal_request(input, http::Method::HEAD);
+        head.credentials = credentials.cloned();
         let out = self.backend(&rec).head_object(head).await?;
         Ok(out
             .output
@@ -160,12 +152,148 @@ impl Gateway {
             .unwrap_or(0))
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn keys(&self) -> &Arc<crate::auth::KeyStore> {
+        &self.keys
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// Every bucket record, sorted by name.
+    pub fn all_buckets(&self) -> Vec<Arc<BucketRecord>> {
+        let mut list: Vec<_> = self
+            .buckets
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
+    /// Replaces a bucket record in redb (it must exist) and in the cache.
+    pub async fn update_bucket(&self, rec: BucketRecord) -> Result<Arc<BucketRecord>> {
+        let bytes = serde_json::to_vec(&rec)?;
+        let name = rec.name.clone();
+        self.store
+            .write(move |txn| {
+                let mut table = txn.open_table(BUCKETS)?;
+                if table.get(name.as_str())?.is_none() {
+                    return Err(client_err!(
+                        NoSuchBucket,
+                        "The specified bucket does not exist"
+                    ));
+                }
+                table.insert(name.as_str(), bytes.as_slice())?;
+                Ok(())
+            })
+            .await?;
+        let rec = Arc::new(rec);
+        self.buckets
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(rec.name.clone(), rec.clone());
+        Ok(rec)
+    }
+
+    /// The backend serving `bucket`, for calls made on the control plane's behalf.
+    pub fn backend_of(&self, bucket: &str) -> Result<&dyn S3> {
+        let rec = self.resolve_bucket(bucket)?;
+        Ok(self.backend(&rec))
+    }
+
+    /// Recomputes a bucket's usage from what its backend stores.
+    pub async fn sync_usage(&self, bucket: &str) -> Result<UsageRecord> {
+        let rec = self.resolve_bucket(bucket)?;
+        match rec.backend {
+            BackendKind::Embedded => self.embedded.recount_usage(bucket).await,
+        }
+    }
+
+    /// Records a new bucket and asks its backend to create it. The name is unique per
+    /// gateway: `BucketAlreadyOwnedByYou` / `BucketAlreadyExists` otherwise.
+    pub async fn register_bucket(&self, record: BucketRecord) -> Result<Arc<BucketRecord>> {
+        let bytes = serde_json::to_vec(&record)?;
+        let (key, owner) = (record.name.clone(), record.owner.clone());
+        self.store
+            .write(move |txn| {
+                let mut table = txn.open_table(BUCKETS)?;
+                if let Some(existing) = get_json::<&str, BucketRecord>(&table, key.as_str())? {
+                    return Err(if existing.owner == owner {
+                        client_err!(
+                            BucketAlreadyOwnedByYou,
+                            "Your previous request to create the named bucket succeeded and you already own it."
+                        )
+                    } else {
+                        client_err!(BucketAlreadyExists, "The requested bucket name is not available.")
+                    });
+                }
+                table.insert(key.as_str(), bytes.as_slice())?;
+                Ok(())
+            })
+            .await?;
+        let record = Arc::new(record);
+        self.buckets
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(record.name.clone(), record.clone());
+        let input = CreateBucketInput::builder()
+            .bucket(record.name.clone())
+            .build()
+            .map_err(|_| Error::Bug("building CreateBucketInput"))?;
+        self.backend(&record)
+            .create_bucket(internal_request(input, http::Method::PUT))
+            .await
+            .map_err(Error::Client)?;
+        Ok(record)
+    }
+
+    /// Deletes a bucket through its backend (which refuses a non-empty one) and forgets it.
+    pub async fn remove_bucket(&self, name: &str) -> Result<()> {
+        let record = self.resolve_bucket(name)?;
+        let input = DeleteBucketInput::builder()
+            .bucket(name.to_owned())
+            .build()
+            .map_err(|_| Error::Bug("building DeleteBucketInput"))?;
+        self.backend(&record)
+            .delete_bucket(internal_request(input, http::Method::DELETE))
+            .await
+            .map_err(Error::Client)?;
+        self.buckets
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name);
+        tracing::info!(bucket = %name, "bucket deleted");
+        Ok(())
+    }
+
     /// Number of buckets (for metrics).
     pub fn bucket_count(&self) -> usize {
         self.buckets
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .len()
+    }
+}
+
+/// A request made by the gateway itself (control plane, copy-source checks).
+pub fn internal_request<T>(input: T, method: http::Method) -> S3Request<T> {
+    S3Request {
+        input,
+        method,
+        uri: http::Uri::from_static("/"),
+        headers: http::HeaderMap::new(),
+        extensions: http::Extensions::new(),
+        credentials: None,
+        region: None,
+        service: None,
+        trailing_headers: None,
     }
 }
 
@@ -250,28 +378,7 @@ gateway_s3_impl! {
                 ));
             }
             let record = BucketRecord::new(&name, &caller, BackendKind::Embedded, &self.region);
-            let bytes = serde_json::to_vec(&record).map_err(crate::error::Error::from)?;
-            let key = name.clone();
-            self.store
-                .write(move |txn| {
-                    let mut table = txn.open_table(BUCKETS)?;
-                    if let Some(existing) = get_json::<&str, BucketRecord>(&table, key.as_str())? {
-                        return Err(if existing.owner == caller {
-                            client_err!(BucketAlreadyOwnedByYou, "Your previous request to create the named bucket succeeded and you already own it.")
-                        } else {
-                            client_err!(BucketAlreadyExists, "The requested bucket name is not available.")
-                        });
-                    }
-                    table.insert(key.as_str(), bytes.as_slice())?;
-                    Ok(())
-                })
-                .await?;
-            let record = Arc::new(record);
-            self.buckets
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(name.clone(), record.clone());
-            self.backend(&record).create_bucket(req).await?;
+            let record = self.register_bucket(record).await?;
             tracing::info!(bucket = %name, backend = ?record.backend, "bucket created");
             Ok(S3Response::new(CreateBucketOutput {
                 location: Some(format!("/{name}")),
@@ -279,15 +386,8 @@ gateway_s3_impl! {
         }
 
         async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
-            let name = req.input.bucket.clone();
-            let record = self.resolve_bucket(&name)?;
-            let resp = self.backend(&record).delete_bucket(req).await?;
-            self.buckets
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .remove(&name);
-            tracing::info!(bucket = %name, "bucket deleted");
-            Ok(resp)
+            self.remove_bucket(&req.input.bucket).await?;
+            Ok(S3Response::with_status(DeleteBucketOutput::default(), http::StatusCode::NO_CONTENT))
         }
 
         async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod backend;
 pub mod config;
+pub mod control;
 pub mod error;
 pub mod gateway;
 pub mod meta;

@@ -394,3 +394,42 @@ pub fn delete_bucket(txn: &WriteTransaction, bucket: &str) -> Result<Vec<String>
     txn.open_table(USAGE)?.remove(bucket)?;
     Ok(dead)
 }
+
+/// Recomputes a bucket's usage row from its objects and pending parts (repairs drift).
+pub fn recount_usage(txn: &WriteTransaction, bucket: &str) -> Result<UsageRecord> {
+    require_bucket(txn, bucket)?;
+    let mut usage = UsageRecord::default();
+    {
+        let objects = txn.open_table(OBJECTS)?;
+        for item in objects.range((bucket, "")..)? {
+            let (k, v) = item?;
+            if k.value().0 != bucket {
+                break;
+            }
+            let rec: ObjectRecord = serde_json::from_slice(v.value())?;
+            usage.objects += 1;
+            usage.bytes += rec.size;
+        }
+    }
+    let upload_ids: Vec<String> = {
+        let uploads = txn.open_table(UPLOADS)?;
+        let mut ids = Vec::new();
+        for item in uploads.iter()? {
+            let (k, v) = item?;
+            let rec: UploadRecord = serde_json::from_slice(v.value())?;
+            if rec.bucket == bucket {
+                ids.push(k.value().to_owned());
+            }
+        }
+        ids
+    };
+    for id in upload_ids {
+        usage.pending_bytes += take_parts(txn, &id)?
+            .iter()
+            .map(|(_, p)| p.size)
+            .sum::<u64>();
+    }
+    let encoded = serde_json::to_vec(&usage)?;
+    txn.open_table(USAGE)?.insert(bucket, encoded.as_slice())?;
+    Ok(usage)
+}

@@ -61,6 +61,14 @@ impl Embedded {
         Ok(this)
     }
 
+    /// Recounts a bucket's usage from its stored objects and parts.
+    pub async fn recount_usage(&self, bucket: &str) -> Result<crate::meta::UsageRecord> {
+        let bucket = bucket.to_owned();
+        self.store()
+            .write(move |txn| commit::recount_usage(txn, &bucket))
+            .await
+    }
+
     fn store(&self) -> &Store {
         &self.inner.store
     }

@@ -1,0 +1,712 @@
+//! The control plane's operations on users, access keys and buckets, used by the admin REST
+//! API (and through it by the CLI and the console). S3 stays the data path: object operations
+//! of the API call the gateway's S3 service like any client would.
+
+use std::sync::Arc;
+
+use redb::ReadableTable;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, client_err};
+use crate::gateway::{Gateway, ROOT_USER};
+use crate::meta::{
+    ACCESS_KEYS, AccessKeyRecord, BUCKETS, BackendKind, BucketRecord, DOMAINS, Grant, Quota, USERS,
+    UnixMillis, UsageRecord, UserRecord, get_json, now_millis,
+};
+use crate::secrets;
+
+/// Who is calling the control plane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Actor {
+    /// The admin token: everything.
+    Admin,
+    /// A user's access key: only that user's buckets and keys.
+    User(String),
+}
+
+impl Actor {
+    fn may_see(&self, owner: &str) -> bool {
+        match self {
+            Self::Admin => true,
+            Self::User(id) => id == owner,
+        }
+    }
+
+    fn user_id(&self) -> &str {
+        match self {
+            Self::Admin => ROOT_USER,
+            Self::User(id) => id,
+        }
+    }
+}
+
+/// A user's access key as listed (never its secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    pub access_key: String,
+    pub user_id: String,
+    pub created: UnixMillis,
+    pub disabled: bool,
+}
+
+/// A new access key: the secret is shown this once.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewKey {
+    pub access_key: String,
+    pub secret_key: String,
+    pub user_id: String,
+}
+
+/// What may be set when creating a bucket.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BucketCreate {
+    pub name: String,
+    /// Owner (admin only; a user's key always creates for that user).
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub team: Option<String>,
+    #[serde(default)]
+    pub workspace: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub backend: Option<BackendKind>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub max_size_bytes: Option<u64>,
+    #[serde(default)]
+    pub max_objects: Option<u64>,
+    #[serde(default)]
+    pub public_read: Option<bool>,
+    #[serde(default)]
+    pub public_list: Option<bool>,
+    #[serde(default)]
+    pub versioning: Option<bool>,
+    #[serde(default)]
+    pub encryption: Option<String>,
+}
+
+/// A partial update; absent fields stay as they are, `null` clears optional ones.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct BucketPatch {
+    #[serde(default, with = "double_option")]
+    pub description: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    pub max_size_bytes: Option<Option<u64>>,
+    #[serde(default, with = "double_option")]
+    pub max_objects: Option<Option<u64>>,
+    #[serde(default)]
+    pub public_read: Option<bool>,
+    #[serde(default)]
+    pub public_list: Option<bool>,
+    #[serde(default)]
+    pub versioning: Option<bool>,
+    #[serde(default, with = "double_option")]
+    pub encryption: Option<Option<String>>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default, with = "double_option")]
+    pub team: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    pub workspace: Option<Option<String>>,
+    #[serde(default)]
+    pub grants: Option<Vec<Grant>>,
+}
+
+/// `Some(None)` for an explicit `null`, `None` for an absent field.
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: Deserialize<'de>,
+    {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+/// Usage and limits of a bucket.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketStats {
+    pub bucket: String,
+    pub status: &'static str,
+    pub objects: u64,
+    pub bytes: u64,
+    pub pending_bytes: u64,
+    pub max_size_bytes: Option<u64>,
+    pub max_objects: Option<u64>,
+    /// Bytes used as a percentage of `maxSizeBytes`.
+    pub size_used_percent: Option<f64>,
+    /// Objects as a percentage of `maxObjects`.
+    pub objects_used_percent: Option<f64>,
+}
+
+fn invalid(field: &str, msg: &str) -> Error {
+    client_err!(InvalidArgument, "{field}: {msg}")
+}
+
+fn not_found(what: &str) -> Error {
+    client_err!(NoSuchKey, "{what} not found")
+}
+
+/// Checks a bucket name against S3's DNS-compatible naming rules.
+pub fn validate_bucket_name(name: &str) -> Result<()> {
+    if s3s::path::check_bucket_name(name) && !name.contains("..") && !name.starts_with("xn--") {
+        Ok(())
+    } else {
+        Err(client_err!(
+            InvalidBucketName,
+            "name: 3-63 characters of lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
+        ))
+    }
+}
+
+fn validate_id(field: &str, v: &str) -> Result<()> {
+    let ok = !v.is_empty()
+        && v.len() <= 128
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            field,
+            "1-128 characters of letters, digits, '-', '_', '.', '@'",
+        ))
+    }
+}
+
+/// The control plane over one gateway.
+pub struct Control {
+    gateway: Arc<Gateway>,
+}
+
+impl Control {
+    pub fn new(gateway: Arc<Gateway>) -> Self {
+        Self { gateway }
+    }
+
+    pub fn gateway(&self) -> &Arc<Gateway> {
+        &self.gateway
+    }
+
+    // ---- users ----
+
+    pub async fn create_user(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        team: Option<&str>,
+    ) -> Result<UserRecord> {
+        validate_id("id", id)?;
+        if id == ROOT_USER {
+            return Err(invalid("id", "'root' is reserved"));
+        }
+        if let Some(t) = team {
+            validate_id("team", t)?;
+        }
+        let rec = UserRecord {
+            id: id.to_owned(),
+            name: name.unwrap_or(id).to_owned(),
+            team: team.map(str::to_owned),
+            created: now_millis(),
+        };
+        let bytes = serde_json::to_vec(&rec)?;
+        let key = id.to_owned();
+        self.gateway
+            .store()
+            .write(move |txn| {
+                let mut users = txn.open_table(USERS)?;
+                if users.get(key.as_str())?.is_some() {
+                    return Err(client_err!(
+                        InvalidArgument,
+                        "id: a user with this id exists"
+                    ));
+                }
+                users.insert(key.as_str(), bytes.as_slice())?;
+                Ok(())
+            })
+            .await?;
+        Ok(rec)
+    }
+
+    pub fn list_users(&self) -> Result<Vec<UserRecord>> {
+        self.gateway.store().read(|txn| {
+            let users = txn.open_table(USERS)?;
+            let mut out = Vec::new();
+            for item in users.iter()? {
+                out.push(serde_json::from_slice(item?.1.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn get_user(&self, actor: &Actor, id: &str) -> Result<UserRecord> {
+        if !actor.may_see(id) {
+            return Err(not_found("user"));
+        }
+        self.gateway
+            .store()
+            .read(|txn| get_json(&txn.open_table(USERS)?, id))?
+            .ok_or_else(|| not_found("user"))
+    }
+
+    /// Deletes a user and their keys; refused while they own buckets.
+    pub async fn delete_user(&self, id: &str) -> Result<()> {
+        if self.gateway.all_buckets().iter().any(|b| b.owner == id) {
+            return Err(client_err!(
+                BucketNotEmpty,
+                "user still owns buckets; delete them first"
+            ));
+        }
+        let user = id.to_owned();
+        let removed_keys = self
+            .gateway
+            .store()
+            .write(move |txn| {
+                let mut users = txn.open_table(USERS)?;
+                if users.get(user.as_str())?.is_none() {
+                    return Err(not_found("user"));
+                }
+                let mut keys = txn.open_table(ACCESS_KEYS)?;
+                let mut doomed = Vec::new();
+                for item in keys.iter()? {
+                    let (k, v) = item?;
+                    let rec: AccessKeyRecord = serde_json::from_slice(v.value())?;
+                    if rec.owner == user {
+                        doomed.push(k.value().to_owned());
+                    }
+                }
+                for k in &doomed {
+                    keys.remove(k.as_str())?;
+                }
+                users.remove(user.as_str())?;
+                Ok(doomed)
+            })
+            .await?;
+        for k in removed_keys {
+            self.gateway.keys().forget(&k);
+        }
+        Ok(())
+    }
+
+    // ---- access keys ----
+
+    pub async fn create_key(&self, actor: &Actor, user_id: &str) -> Result<NewKey> {
+        self.get_user(actor, user_id)?;
+        let access_key = secrets::new_access_key();
+        let secret_key = secrets::new_secret_key();
+        self.gateway
+            .keys()
+            .put_key(&access_key, &secret_key, user_id)
+            .await?;
+        Ok(NewKey {
+            access_key,
+            secret_key,
+            user_id: user_id.to_owned(),
+        })
+    }
+
+    pub fn list_keys(&self, actor: &Actor, user_id: &str) -> Result<Vec<KeyInfo>> {
+        self.get_user(actor, user_id)?;
+        self.gateway.store().read(|txn| {
+            let keys = txn.open_table(ACCESS_KEYS)?;
+            let mut out = Vec::new();
+            for item in keys.iter()? {
+                let (k, v) = item?;
+                let rec: AccessKeyRecord = serde_json::from_slice(v.value())?;
+                if rec.owner == user_id {
+                    out.push(KeyInfo {
+                        access_key: k.value().to_owned(),
+                        user_id: rec.owner,
+                        created: rec.created,
+                        disabled: rec.disabled,
+                    });
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Enables or disables a key, or deletes it (`disabled == None`).
+    pub async fn change_key(
+        &self,
+        actor: &Actor,
+        user_id: &str,
+        access_key: &str,
+        disabled: Option<bool>,
+    ) -> Result<()> {
+        self.get_user(actor, user_id)?;
+        let (user, key) = (user_id.to_owned(), access_key.to_owned());
+        self.gateway
+            .store()
+            .write(move |txn| {
+                let mut keys = txn.open_table(ACCESS_KEYS)?;
+                let mut rec: AccessKeyRecord = match get_json(&keys, key.as_str())? {
+                    Some(r) if AccessKeyRecord::owner_is(&r, &user) => r,
+                    _ => return Err(not_found("access key")),
+                };
+                match disabled {
+                    Some(d) => {
+                        rec.disabled = d;
+                        let bytes = serde_json::to_vec(&rec)?;
+                        keys.insert(key.as_str(), bytes.as_slice())?;
+                    }
+                    None => {
+                        keys.remove(key.as_str())?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        self.gateway.keys().forget(access_key);
+        Ok(())
+    }
+
+    // ---- buckets ----
+
+    pub fn list_buckets(&self, actor: &Actor) -> Vec<Arc<BucketRecord>> {
+        self.gateway
+            .all_buckets()
+            .into_iter()
+            .filter(|b| actor.may_see(&b.owner))
+            .collect()
+    }
+
+    /// The bucket if the actor may see it; a bucket of someone else is "not found", so its
+    /// existence does not leak.
+    pub fn bucket(&self, actor: &Actor, name: &str) -> Result<Arc<BucketRecord>> {
+        match self.gateway.cached(name) {
+            Some(b) if actor.may_see(&b.owner) => Ok(b),
+            _ => Err(client_err!(NoSuchBucket, "bucket not found")),
+        }
+    }
+
+    pub async fn create_bucket(
+        &self,
+        actor: &Actor,
+        req: BucketCreate,
+    ) -> Result<Arc<BucketRecord>> {
+        validate_bucket_name(&req.name)?;
+        let owner = match (actor, &req.owner) {
+            (Actor::Admin, Some(o)) => {
+                if o != ROOT_USER {
+                    self.get_user(actor, o)
+                        .map_err(|_| invalid("owner", "no such user"))?;
+                }
+                o.clone()
+            }
+            (Actor::Admin, None) => ROOT_USER.to_owned(),
+            (Actor::User(id), Some(o)) if o != id => {
+                return Err(invalid(
+                    "owner",
+                    "a user can only create buckets for themselves",
+                ));
+            }
+            (Actor::User(id), _) => id.clone(),
+        };
+        for (field, v) in [("team", &req.team), ("workspace", &req.workspace)] {
+            if let Some(v) = v {
+                validate_id(field, v)?;
+            }
+        }
+        let region = req
+            .region
+            .clone()
+            .unwrap_or_else(|| self.gateway.region().to_owned());
+        if region != self.gateway.region() {
+            return Err(invalid("region", "this gateway serves one region only"));
+        }
+        let mut rec = BucketRecord::new(
+            &req.name,
+            &owner,
+            req.backend.unwrap_or(BackendKind::Embedded),
+            &region,
+        );
+        rec.team = req.team;
+        rec.workspace = req.workspace;
+        rec.description = req.description;
+        rec.quota = Quota {
+            max_size_bytes: req.max_size_bytes,
+            max_objects: req.max_objects,
+        };
+        rec.public_read = req.public_read.unwrap_or(false);
+        rec.public_list = req.public_list.unwrap_or(false);
+        rec.versioning = req.versioning.map(versioning_status);
+        rec.encryption = req.encryption;
+        self.gateway.register_bucket(rec).await
+    }
+
+    pub async fn update_bucket(
+        &self,
+        actor: &Actor,
+        name: &str,
+        patch: BucketPatch,
+    ) -> Result<Arc<BucketRecord>> {
+        let mut rec = (*self.bucket(actor, name)?).clone();
+        if let Some(v) = patch.description {
+            rec.description = v;
+        }
+        if let Some(v) = patch.max_size_bytes {
+            rec.quota.max_size_bytes = v;
+        }
+        if let Some(v) = patch.max_objects {
+            rec.quota.max_objects = v;
+        }
+        if let Some(v) = patch.public_read {
+            rec.public_read = v;
+        }
+        if let Some(v) = patch.public_list {
+            rec.public_list = v;
+        }
+        if let Some(v) = patch.versioning {
+            rec.versioning = Some(versioning_status(v));
+        }
+        if let Some(v) = patch.encryption {
+            rec.encryption = v;
+        }
+        if let Some(v) = patch.region
+            && v != rec.region
+        {
+            return Err(invalid("region", "a bucket's region cannot change"));
+        }
+        if let Some(v) = patch.team {
+            if let Some(t) = &v {
+                validate_id("team", t)?;
+            }
+            rec.team = v;
+        }
+        if let Some(v) = patch.workspace {
+            if let Some(w) = &v {
+                validate_id("workspace", w)?;
+            }
+            rec.workspace = v;
+        }
+        if let Some(g) = patch.grants {
+            rec.grants = g;
+        }
+        rec.updated = now_millis();
+        self.gateway.update_bucket(rec).await
+    }
+
+    pub fn stats(&self, actor: &Actor, name: &str) -> Result<BucketStats> {
+        let rec = self.bucket(actor, name)?;
+        let usage = self.gateway.usage(name)?;
+        Ok(stats_of(&rec, &usage))
+    }
+
+    pub async fn sync(&self, actor: &Actor, name: &str) -> Result<BucketStats> {
+        let rec = self.bucket(actor, name)?;
+        let usage = self.gateway.sync_usage(name).await?;
+        Ok(stats_of(&rec, &usage))
+    }
+
+    // ---- domains ----
+
+    /// Links `host` to a bucket (served as a website). A host names one bucket at most.
+    pub async fn link_domain(
+        &self,
+        actor: &Actor,
+        name: &str,
+        host: &str,
+    ) -> Result<Arc<BucketRecord>> {
+        let host = normalize_host(host)?;
+        let mut rec = (*self.bucket(actor, name)?).clone();
+        let (h, b) = (host.clone(), name.to_owned());
+        self.gateway
+            .store()
+            .write(move |txn| {
+                let mut domains = txn.open_table(DOMAINS)?;
+                if let Some(other) = domains.get(h.as_str())?
+                    && other.value() != b
+                {
+                    return Err(client_err!(
+                        InvalidArgument,
+                        "domain: already linked to another bucket"
+                    ));
+                }
+                domains.insert(h.as_str(), b.as_str())?;
+                Ok(())
+            })
+            .await?;
+        if !rec.domains.contains(&host) {
+            rec.domains.push(host);
+        }
+        rec.updated = now_millis();
+        self.gateway.update_bucket(rec).await
+    }
+
+    pub async fn unlink_domain(
+        &self,
+        actor: &Actor,
+        name: &str,
+        host: Option<&str>,
+    ) -> Result<Arc<BucketRecord>> {
+        let mut rec = (*self.bucket(actor, name)?).clone();
+        let doomed: Vec<String> = match host {
+            Some(h) => vec![normalize_host(h)?],
+            None => rec.domains.clone(),
+        };
+        let (d, b) = (doomed.clone(), name.to_owned());
+        self.gateway
+            .store()
+            .write(move |txn| {
+                let mut domains = txn.open_table(DOMAINS)?;
+                for h in &d {
+                    if domains.get(h.as_str())?.is_some_and(|v| v.value() == b) {
+                        domains.remove(h.as_str())?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        rec.domains.retain(|h| !doomed.contains(h));
+        rec.updated = now_millis();
+        self.gateway.update_bucket(rec).await
+    }
+
+    /// The bucket linked to `host`, if any.
+    pub fn bucket_for_host(&self, host: &str) -> Result<Option<String>> {
+        self.gateway.store().read(|txn| {
+            let domains = txn.open_table(DOMAINS)?;
+            Ok(domains.get(host)?.map(|v| v.value().to_owned()))
+        })
+    }
+
+    /// The access key and secret to presign with for `actor`: the user's own key, or root's.
+    pub fn signing_key(&self, actor: &Actor, access_key: Option<&str>) -> Result<(String, String)> {
+        let key = match (actor, access_key) {
+            (_, Some(k)) => k.to_owned(),
+            (Actor::Admin, None) => self.root_key()?,
+            (Actor::User(_), None) => {
+                return Err(client_err!(AccessDenied, "no access key to sign with"));
+            }
+        };
+        let secret = self.gateway.keys().secret_of(&key).map_err(Error::Client)?;
+        Ok((key, secret))
+    }
+
+    fn root_key(&self) -> Result<String> {
+        self.gateway.store().read(|txn| {
+            let keys = txn.open_table(ACCESS_KEYS)?;
+            for item in keys.iter()? {
+                let (k, v) = item?;
+                let rec: AccessKeyRecord = serde_json::from_slice(v.value())?;
+                if rec.owner == ROOT_USER && !rec.disabled {
+                    return Ok(k.value().to_owned());
+                }
+            }
+            Err(Error::Bug("no root access key"))
+        })
+    }
+
+    /// Deletes a bucket through its backend (S3 rules: it must be empty).
+    pub async fn delete_bucket(&self, actor: &Actor, name: &str) -> Result<()> {
+        let rec = self.bucket(actor, name)?;
+        if !rec.domains.is_empty() {
+            self.unlink_domain(actor, name, None).await?;
+        }
+        self.gateway.remove_bucket(name).await
+    }
+
+    pub fn actor_user(&self, actor: &Actor) -> String {
+        actor.user_id().to_owned()
+    }
+
+    /// Every bucket name (for checks that do not leak across users).
+    pub fn exists_any(&self, name: &str) -> bool {
+        self.gateway
+            .store()
+            .read(|txn| Ok(txn.open_table(BUCKETS)?.get(name)?.is_some()))
+            .unwrap_or(false)
+    }
+}
+
+impl AccessKeyRecord {
+    fn owner_is(r: &Self, user: &str) -> bool {
+        r.owner == user
+    }
+}
+
+fn versioning_status(on: bool) -> String {
+    if on { "Enabled" } else { "Suspended" }.to_owned()
+}
+
+fn stats_of(rec: &BucketRecord, usage: &UsageRecord) -> BucketStats {
+    let pct = |used: u64, max: Option<u64>| {
+        max.map(|m| {
+            if m == 0 {
+                100.0
+            } else {
+                (used as f64 / m as f64 * 10_000.0).round() / 100.0
+            }
+        })
+    };
+    BucketStats {
+        bucket: rec.name.clone(),
+        status: "running",
+        objects: usage.objects,
+        bytes: usage.bytes,
+        pending_bytes: usage.pending_bytes,
+        max_size_bytes: rec.quota.max_size_bytes,
+        max_objects: rec.quota.max_objects,
+        size_used_percent: pct(usage.bytes, rec.quota.max_size_bytes),
+        objects_used_percent: pct(usage.objects, rec.quota.max_objects),
+    }
+}
+
+/// Lower-cases a host name and checks that it is one (no port, no scheme, no path).
+pub fn normalize_host(host: &str) -> Result<String> {
+    let h = host.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok = !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    if ok {
+        Ok(h)
+    } else {
+        Err(invalid(
+            "domain",
+            "must be a host name such as assets.example.com",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_names_are_normalized_and_checked() {
+        assert_eq!(
+            normalize_host("Assets.Example.COM.").unwrap(),
+            "assets.example.com"
+        );
+        for bad in ["", "a..b", "-a.com", "a.com:80", "http://a.com", "a/b"] {
+            assert!(normalize_host(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn patch_distinguishes_null_from_absent() {
+        let p: BucketPatch =
+            serde_json::from_str(r#"{"maxSizeBytes": null, "publicRead": true}"#).unwrap();
+        assert_eq!(p.max_size_bytes, Some(None));
+        assert_eq!(p.max_objects, None);
+        assert_eq!(p.public_read, Some(true));
+        assert!(serde_json::from_str::<BucketPatch>(r#"{"bogus": 1}"#).is_err());
+    }
+}

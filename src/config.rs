@@ -22,6 +22,12 @@ pub struct Config {
     pub base_domain: String,
     /// Region reported by GetBucketLocation and expected in signatures.
     pub region: String,
+    /// Token for the admin REST API (`Authorization: Bearer …`). Unset: taken from
+    /// `BUCKETGATE_ADMIN_TOKEN`, else generated into `<data_dir>/admin-token` on first start.
+    pub admin_token: Option<String>,
+    /// S3 endpoint URL handed out in connection details and presigned URLs (e.g.
+    /// `https://s3.example.com`). Unset: `http://<listen>`.
+    pub public_endpoint: Option<String>,
     /// Limits that protect the server from clients.
     pub limits: Limits,
     /// Embedded backend tuning.
@@ -63,6 +69,8 @@ impl Default for Config {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9001)),
             base_domain: "s3.localhost".to_owned(),
             region: "us-east-1".to_owned(),
+            admin_token: None,
+            public_endpoint: None,
             limits: Limits::default(),
             embedded: EmbeddedConfig::default(),
         }

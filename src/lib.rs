@@ -4,6 +4,7 @@
 //! s3s) → bucket resolution and routing ([`gateway`]) → the bucket's backend
 //! ([`backend::embedded`]) → the response streamed back.
 
+pub mod api;
 pub mod auth;
 pub mod backend;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod gateway;
 pub mod meta;
 pub mod metrics;
 pub mod policy;
+pub mod presign;
 pub mod s3util;
 pub mod secrets;
 pub mod server;

@@ -95,6 +95,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         env("BUCKETGATE_ROOT_SECRET_KEY"),
     );
     let master_env = env("BUCKETGATE_MASTER_KEY");
+    let admin_token_env = env("BUCKETGATE_ADMIN_TOKEN");
     let s3 = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding S3 listener {}", config.listen))?;
@@ -102,7 +103,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding admin listener {}", config.admin_listen))?;
     let data_dir = config.data_dir.clone();
-    let app = App::open(config, root_env, master_env).await?;
+    let app = App::open(config, root_env, master_env, admin_token_env).await?;
 
     let s3_addr = s3.local_addr()?;
     let admin_addr = admin.local_addr()?;

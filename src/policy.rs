@@ -63,6 +63,11 @@ pub fn authorize(who: &Principal, op: &str, bucket: &BucketRecord) -> Result<(),
     }
 }
 
+/// Most bytes a write of unknown length may store, put in the request extensions by the
+/// control plane (the S3 door requires `Content-Length` instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteLimit(pub u64);
+
 /// A 403 `QuotaExceeded` S3 error naming the limit.
 pub fn quota_exceeded(msg: String) -> S3Error {
     let mut e = S3Error::with_message(S3ErrorCode::Custom("QuotaExceeded".into()), msg);

@@ -59,7 +59,10 @@ pub struct App {
     s3: S3Service,
     gateway: Arc<Gateway>,
     metrics: Arc<Metrics>,
+    api: axum::Router,
     pub root: RootCredentials,
+    /// The admin token of the control-plane API, and whether this start generated it.
+    pub admin_token: (String, bool),
 }
 
 /// The file holding generated root credentials (mode 0600).
@@ -73,6 +76,7 @@ impl App {
         config: Config,
         root_env: (Option<String>, Option<String>),
         master_env: Option<String>,
+        admin_token_env: Option<String>,
     ) -> Result<Self, StartError> {
         let config = Arc::new(config);
         let dir = &config.data_dir;
@@ -102,11 +106,25 @@ impl App {
         builder.set_config(Arc::new(s3s::config::StaticConfigProvider::new(Arc::new(
             s3_config,
         ))));
+        let admin_token = load_admin_token(config.admin_token.clone(), admin_token_env, dir)?;
+        let api = crate::api::router(crate::api::ApiState {
+            control: Arc::new(crate::control::Control::new(gateway.clone())),
+            admin_token: Arc::from(admin_token.0.as_str()),
+            s3_endpoint: Arc::from(
+                config
+                    .public_endpoint
+                    .clone()
+                    .unwrap_or_else(|| format!("http://{}", config.listen))
+                    .as_str(),
+            ),
+        });
         Ok(Self {
             s3: builder.build(),
             gateway,
             metrics: Arc::new(Metrics::default()),
+            api,
             root,
+            admin_token,
             config,
         })
     }
@@ -170,6 +188,28 @@ async fn bootstrap_root(
     keys.put_key(&creds.access_key, &creds.secret_key, ROOT_USER)
         .await?;
     Ok(creds)
+}
+
+/// The admin token: from config or `BUCKETGATE_ADMIN_TOKEN`, else `<data-dir>/admin-token`,
+/// generated (0600) on first start. The flag says whether it was generated now.
+fn load_admin_token(
+    configured: Option<String>,
+    env: Option<String>,
+    dir: &Path,
+) -> Result<(String, bool), StartError> {
+    if let Some(t) = env.or(configured) {
+        return Ok((t, false));
+    }
+    let file = dir.join("admin-token");
+    match std::fs::read_to_string(&file) {
+        Ok(t) if !t.trim().is_empty() => Ok((t.trim().to_owned(), false)),
+        Ok(_) | Err(_) => {
+            let token = format!("bgt_{}", secrets::new_secret_key());
+            secrets::write_private_file(&file, format!("{token}\n").as_bytes())
+                .map_err(StartError::RootFile)?;
+            Ok((token, true))
+        }
+    }
 }
 
 fn parse_root_file(text: &str) -> Option<RootCredentials> {
@@ -283,7 +323,7 @@ async fn accept_loop(
             async move {
                 Ok::<_, Infallible>(match kind {
                     Listener::S3 => handle_s3(&app, req).await,
-                    Listener::Admin => handle_admin(&app, req),
+                    Listener::Admin => handle_admin(&app, req).await,
                 })
             }
         });
@@ -342,7 +382,22 @@ async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
     resp
 }
 
-fn handle_admin(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
+async fn handle_admin(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
+    use tower::ServiceExt;
+    let path = req.uri().path();
+    if path == "/api" || path.starts_with("/api/") || (path == "/" || path.starts_with("/console"))
+    {
+        let resp = match app
+            .api
+            .clone()
+            .oneshot(req.map(axum::body::Body::new))
+            .await
+        {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        };
+        return resp.map(s3s::Body::http_body_unsync);
+    }
     let (status, content_type, body) = match (req.method().as_str(), req.uri().path()) {
         ("GET" | "HEAD", "/health") => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
         ("GET", "/metrics") => (

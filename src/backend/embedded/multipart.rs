@@ -194,7 +194,7 @@ impl Embedded {
         };
         let plan = ChecksumPlan::new(&headers, input.checksum_algorithm.as_ref(), expected)?;
         let (fresh, segments, written) = self
-            .store_body(input.body, input.content_length, plan.hasher)
+            .store_body(input.body, input.content_length, None, plan.hasher)
             .await?;
         let verified =
             verify_content_md5(input.content_md5.as_deref(), &written.md5_hex).and_then(|()| {

@@ -15,6 +15,7 @@ use super::commit::{self, FreshBlob, WriteCondition};
 use super::read::{open_pieces, stream_pieces};
 use crate::error::{Error, Result, client_err};
 use crate::meta::{Checksums, ContentHeaders, ObjectRecord, Segment, now_millis};
+use crate::policy::WriteLimit;
 use crate::s3util::{
     parse_tagging_header, strip_aws_chunked, to_millis, to_secs, to_timestamp, validate_key,
     validate_tags,
@@ -224,19 +225,40 @@ impl Embedded {
         &self,
         body: Option<StreamingBlob>,
         content_length: Option<i64>,
+        limit: Option<WriteLimit>,
         hasher: ChecksumHasher,
     ) -> Result<(Option<FreshBlob>, Vec<Segment>, Written)> {
         let id = new_blob_id();
         let threshold = self.inner.cfg.inline_threshold_bytes;
-        // S3 refuses uploads without a length (no chunked transfer encoding): 411.
-        let declared = content_length
-            .and_then(|n| u64::try_from(n).ok())
-            .ok_or_else(|| {
-                client_err!(
+        let declared = content_length.and_then(|n| u64::try_from(n).ok());
+        let Some(declared) = declared else {
+            // Only the control plane streams bodies of unknown length, and always with a limit;
+            // S3 refuses uploads without a length (no chunked transfer encoding): 411.
+            let Some(WriteLimit(max)) = limit else {
+                return Err(client_err!(
                     MissingContentLength,
                     "You must provide the Content-Length HTTP header."
-                )
-            })?;
+                ));
+            };
+            let Some(body) = body else {
+                return Ok((None, Vec::new(), hash_bytes(&[], hasher)));
+            };
+            let written = match self.dirs().write_stream(&id, body, hasher, Some(max)).await {
+                Err(Error::Client(e)) if e.code() == &s3s::S3ErrorCode::EntityTooLarge => {
+                    return Err(Error::Client(crate::policy::quota_exceeded(format!(
+                        "The upload crossed the bucket's remaining quota of {max} bytes"
+                    ))));
+                }
+                other => other?,
+            };
+            let seg = Segment {
+                blob: id.clone(),
+                inline: false,
+                offset: 0,
+                len: written.size,
+            };
+            return Ok((Some(FreshBlob { id, inline: None }), vec![seg], written));
+        };
         let Some(mut body) = body else {
             return Ok((None, Vec::new(), hash_bytes(&[], hasher)));
         };
@@ -314,6 +336,7 @@ impl Embedded {
             input,
             headers,
             trailing_headers,
+            extensions,
             ..
         } = req;
         validate_key(&input.key)?;
@@ -350,7 +373,12 @@ impl Embedded {
         );
         let plan = ChecksumPlan::new(&headers, input.checksum_algorithm.as_ref(), expected)?;
         let (fresh, segments, written) = self
-            .store_body(input.body, input.content_length, plan.hasher)
+            .store_body(
+                input.body,
+                input.content_length,
+                extensions.get::<WriteLimit>().copied(),
+                plan.hasher,
+            )
             .await?;
         let verified =
             verify_content_md5(input.content_md5.as_deref(), &written.md5_hex).and_then(|()| {

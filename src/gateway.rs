@@ -273,6 +273,47 @@ impl Gateway {
         Ok(())
     }
 
+    /// Stores a body of unknown length (a browser form upload through the control plane). The
+    /// write reserves all the bucket's remaining quota while it runs and is cut off, leaving
+    /// nothing, if it crosses it.
+    pub async fn put_object_streaming(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: Option<String>,
+        body: StreamingBlob,
+    ) -> Result<PutObjectOutput> {
+        let rec = self.resolve_bucket(bucket)?;
+        let usage = self.usage(bucket)?;
+        let headroom = rec
+            .quota
+            .max_size_bytes
+            .map(|max| max.saturating_sub(usage.bytes.saturating_add(usage.pending_bytes)));
+        let _admitted = match headroom {
+            Some(h) => self
+                .inflight
+                .admit(&rec, h, 1, || Ok(usage.clone()))
+                .map_err(Error::Client)?,
+            None => self.admit(bucket, 0, 1).map_err(Error::Client)?,
+        };
+        let input = PutObjectInput::builder()
+            .bucket(bucket.to_owned())
+            .key(key.to_owned())
+            .content_type(content_type)
+            .body(Some(body))
+            .build()
+            .map_err(|_| Error::Bug("building PutObjectInput"))?;
+        let mut req = internal_request(input, http::Method::PUT);
+        req.extensions
+            .insert(crate::policy::WriteLimit(headroom.unwrap_or(u64::MAX)));
+        let out = self
+            .backend(&rec)
+            .put_object(req)
+            .await
+            .map_err(Error::Client)?;
+        Ok(out.output)
+    }
+
     /// Number of buckets (for metrics).
     pub fn bucket_count(&self) -> usize {
         self.buckets

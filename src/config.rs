@@ -22,6 +22,10 @@ pub struct Config {
     pub base_domain: String,
     /// Region reported by GetBucketLocation and expected in signatures.
     pub region: String,
+    /// Hosts `<bucket>.<website_base_domain>` serve that bucket as a static website.
+    pub website_base_domain: String,
+    /// Browser origins allowed by the default CORS rule on every bucket (the console's own).
+    pub console_origins: Vec<String>,
     /// Token for the admin REST API (`Authorization: Bearer …`). Unset: taken from
     /// `BUCKETGATE_ADMIN_TOKEN`, else generated into `<data_dir>/admin-token` on first start.
     pub admin_token: Option<String>,
@@ -69,6 +73,11 @@ impl Default for Config {
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 9001)),
             base_domain: "s3.localhost".to_owned(),
             region: "us-east-1".to_owned(),
+            website_base_domain: "web.localhost".to_owned(),
+            console_origins: vec![
+                "http://127.0.0.1:9001".to_owned(),
+                "http://localhost:9001".to_owned(),
+            ],
             admin_token: None,
             public_endpoint: None,
             limits: Limits::default(),

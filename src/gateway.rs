@@ -12,7 +12,9 @@ use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use crate::backend::embedded::Embedded;
 use crate::error::{Error, Result, client_err};
-use crate::meta::{BUCKETS, BackendKind, BucketRecord, Store, USAGE, UsageRecord, get_json};
+use crate::meta::{
+    BUCKETS, BackendKind, BucketRecord, CorsRule, Store, USAGE, UsageRecord, Website, get_json,
+};
 use crate::policy::{InFlight, Principal, Reservation, authorize};
 use crate::s3util::to_timestamp;
 
@@ -314,6 +316,18 @@ impl Gateway {
         Ok(out.output)
     }
 
+    /// Applies `change` to a bucket's record and stores it.
+    pub async fn modify_bucket(
+        &self,
+        bucket: &str,
+        change: impl FnOnce(&mut BucketRecord),
+    ) -> Result<Arc<BucketRecord>> {
+        let mut rec = (*self.resolve_bucket(bucket)?).clone();
+        change(&mut rec);
+        rec.updated = crate::meta::now_millis();
+        self.update_bucket(rec).await
+    }
+
     /// Number of buckets (for metrics).
     pub fn bucket_count(&self) -> usize {
         self.buckets
@@ -468,6 +482,140 @@ gateway_s3_impl! {
             let _admitted = self.admit(&req.input.bucket, size, 0)?;
             let backend = self.backend_for(&req.input.bucket)?;
             backend.upload_part_copy(req).await
+        }
+
+        async fn put_bucket_cors(&self, req: S3Request<PutBucketCorsInput>) -> S3Result<S3Response<PutBucketCorsOutput>> {
+            let rules = req.input.cors_configuration.cors_rules;
+            if rules.is_empty() || rules.len() > 100 {
+                return Err(s3_error!(MalformedXML, "A CORS configuration holds 1 to 100 rules"));
+            }
+            let mut stored = Vec::with_capacity(rules.len());
+            for r in rules {
+                const METHODS: &[&str] = &["GET", "PUT", "POST", "DELETE", "HEAD"];
+                if let Some(bad) = r.allowed_methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
+                    return Err(s3_error!(InvalidRequest, "Found unsupported HTTP method in CORS config. Unsupported method is {bad}"));
+                }
+                if r.allowed_origins.is_empty() || r.allowed_methods.is_empty() {
+                    return Err(s3_error!(MalformedXML, "Each CORS rule needs AllowedOrigin and AllowedMethod"));
+                }
+                stored.push(CorsRule {
+                    allowed_origins: r.allowed_origins,
+                    allowed_methods: r.allowed_methods,
+                    allowed_headers: r.allowed_headers.unwrap_or_default(),
+                    expose_headers: r.expose_headers.unwrap_or_default(),
+                    max_age_seconds: r.max_age_seconds.and_then(|s| u32::try_from(s).ok()),
+                });
+            }
+            self.modify_bucket(&req.input.bucket, |b| b.cors = Some(stored)).await?;
+            Ok(S3Response::new(PutBucketCorsOutput::default()))
+        }
+
+        async fn get_bucket_cors(&self, req: S3Request<GetBucketCorsInput>) -> S3Result<S3Response<GetBucketCorsOutput>> {
+            let rec = self.resolve_bucket(&req.input.bucket)?;
+            let Some(rules) = &rec.cors else {
+                return Err(s3_error!(NoSuchCORSConfiguration, "The CORS configuration does not exist"));
+            };
+            let rules = rules
+                .iter()
+                .map(|r| CORSRule {
+                    allowed_origins: r.allowed_origins.clone(),
+                    allowed_methods: r.allowed_methods.clone(),
+                    allowed_headers: (!r.allowed_headers.is_empty()).then(|| r.allowed_headers.clone()),
+                    expose_headers: (!r.expose_headers.is_empty()).then(|| r.expose_headers.clone()),
+                    id: None,
+                    max_age_seconds: r.max_age_seconds.and_then(|s| i32::try_from(s).ok()),
+                })
+                .collect();
+            Ok(S3Response::new(GetBucketCorsOutput { cors_rules: Some(rules) }))
+        }
+
+        async fn delete_bucket_cors(&self, req: S3Request<DeleteBucketCorsInput>) -> S3Result<S3Response<DeleteBucketCorsOutput>> {
+            self.modify_bucket(&req.input.bucket, |b| b.cors = None).await?;
+            Ok(S3Response::with_status(DeleteBucketCorsOutput::default(), http::StatusCode::NO_CONTENT))
+        }
+
+        async fn put_bucket_website(&self, req: S3Request<PutBucketWebsiteInput>) -> S3Result<S3Response<PutBucketWebsiteOutput>> {
+            let conf = req.input.website_configuration;
+            if conf.redirect_all_requests_to.is_some() || conf.routing_rules.is_some() {
+                return Err(s3_error!(NotImplemented, "Redirects and routing rules are not supported"));
+            }
+            let Some(index) = conf.index_document.map(|d| d.suffix) else {
+                return Err(s3_error!(InvalidArgument, "A value for IndexDocument Suffix must be provided"));
+            };
+            if index.is_empty() || index.contains('/') {
+                return Err(s3_error!(InvalidArgument, "The IndexDocument Suffix is not well formed"));
+            }
+            let website = Website {
+                index_document: index,
+                error_document: conf.error_document.map(|d| d.key),
+            };
+            self.modify_bucket(&req.input.bucket, |b| b.website = Some(website)).await?;
+            Ok(S3Response::new(PutBucketWebsiteOutput::default()))
+        }
+
+        async fn get_bucket_website(&self, req: S3Request<GetBucketWebsiteInput>) -> S3Result<S3Response<GetBucketWebsiteOutput>> {
+            let rec = self.resolve_bucket(&req.input.bucket)?;
+            let Some(w) = &rec.website else {
+                return Err(s3_error!(NoSuchWebsiteConfiguration, "The specified bucket does not have a website configuration"));
+            };
+            Ok(S3Response::new(GetBucketWebsiteOutput {
+                index_document: Some(IndexDocument { suffix: w.index_document.clone() }),
+                error_document: w.error_document.clone().map(|key| ErrorDocument { key }),
+                ..Default::default()
+            }))
+        }
+
+        async fn delete_bucket_website(&self, req: S3Request<DeleteBucketWebsiteInput>) -> S3Result<S3Response<DeleteBucketWebsiteOutput>> {
+            self.modify_bucket(&req.input.bucket, |b| b.website = None).await?;
+            Ok(S3Response::with_status(DeleteBucketWebsiteOutput::default(), http::StatusCode::NO_CONTENT))
+        }
+
+        /// Canned ACLs toggle public read access: `public-read` lets anonymous callers
+        /// GET/HEAD objects (listing stays private unless enabled on the control plane),
+        /// `private` turns both off. Anonymous writes are never offered.
+        async fn put_bucket_acl(&self, req: S3Request<PutBucketAclInput>) -> S3Result<S3Response<PutBucketAclOutput>> {
+            let public = match req.input.acl.as_ref().map(BucketCannedACL::as_str) {
+                Some("private") => false,
+                Some("public-read") => true,
+                Some(other) => return Err(s3_error!(NotImplemented, "The canned ACL {other} is not supported; use private or public-read")),
+                None => return Err(s3_error!(NotImplemented, "Only canned ACLs (x-amz-acl) are supported")),
+            };
+            self.modify_bucket(&req.input.bucket, |b| {
+                b.public_read = public;
+                if !public {
+                    b.public_list = false;
+                }
+            })
+            .await?;
+            Ok(S3Response::new(PutBucketAclOutput::default()))
+        }
+
+        async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> S3Result<S3Response<GetBucketAclOutput>> {
+            let rec = self.resolve_bucket(&req.input.bucket)?;
+            let owner = Owner { display_name: Some(rec.owner.clone()), id: Some(rec.owner.clone()) };
+            let mut grants = vec![s3s::dto::Grant {
+                grantee: Some(Grantee {
+                    id: Some(rec.owner.clone()),
+                    display_name: Some(rec.owner.clone()),
+                    type_: Type::from_static(Type::CANONICAL_USER),
+                    email_address: None,
+                    uri: None,
+                }),
+                permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
+            }];
+            if rec.public_read {
+                grants.push(s3s::dto::Grant {
+                    grantee: Some(Grantee {
+                        type_: Type::from_static(Type::GROUP),
+                        uri: Some("http://acs.amazonaws.com/groups/global/AllUsers".to_owned()),
+                        id: None,
+                        display_name: None,
+                        email_address: None,
+                    }),
+                    permission: Some(Permission::from_static(Permission::READ)),
+                });
+            }
+            Ok(S3Response::new(GetBucketAclOutput { grants: Some(grants), owner: Some(owner) }))
         }
 
         async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {

@@ -116,7 +116,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )?;
     writeln!(
         out,
-        "  admin endpoint: http://{admin_addr}  (/health, /metrics)"
+        "  admin endpoint: http://{admin_addr}  (/api, /health, /metrics)"
     )?;
     writeln!(out, "  root access key: {}", app.root.access_key)?;
     if app.root.generated {
@@ -124,6 +124,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             out,
             "  root secret key: {}  (shown once; also in {}/root-credentials)",
             app.root.secret_key,
+            data_dir.display()
+        )?;
+    }
+    if app.admin_token.1 {
+        writeln!(
+            out,
+            "  admin API token: {}  (shown once; also in {}/admin-token)",
+            app.admin_token.0,
             data_dir.display()
         )?;
     }

@@ -275,6 +275,14 @@ delegate_all! {
     abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
     list_parts(ListPartsInput) -> ListPartsOutput;
     list_multipart_uploads(ListMultipartUploadsInput) -> ListMultipartUploadsOutput;
+    put_bucket_cors(PutBucketCorsInput) -> PutBucketCorsOutput;
+    get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput;
+    delete_bucket_cors(DeleteBucketCorsInput) -> DeleteBucketCorsOutput;
+    put_bucket_website(PutBucketWebsiteInput) -> PutBucketWebsiteOutput;
+    get_bucket_website(GetBucketWebsiteInput) -> GetBucketWebsiteOutput;
+    delete_bucket_website(DeleteBucketWebsiteInput) -> DeleteBucketWebsiteOutput;
+    put_bucket_acl(PutBucketAclInput) -> PutBucketAclOutput;
+    get_bucket_acl(GetBucketAclInput) -> GetBucketAclOutput;
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -354,6 +362,36 @@ async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let host = request_host(&req).map(str::to_owned);
+    // A website host never reaches the S3 API.
+    if let Some(bucket) = host.as_deref().and_then(|h| app.website_bucket(h)) {
+        let resp =
+            crate::website::serve(&app.gateway, &bucket, &method, &path, req.headers()).await;
+        app.metrics
+            .record(resp.status().as_u16(), elapsed_micros(started));
+        return resp;
+    }
+    let bucket = host
+        .as_deref()
+        .and_then(|h| app.vhost_bucket(h))
+        .or_else(|| {
+            path.trim_start_matches('/')
+                .split('/')
+                .next()
+                .filter(|b| !b.is_empty())
+                .map(str::to_owned)
+        });
+    let origin = req
+        .headers()
+        .get(http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if crate::cors::is_preflight(&method, req.headers()) {
+        let resp = crate::cors::preflight(&app.cors_rules(bucket.as_deref()), req.headers());
+        app.metrics
+            .record(resp.status().as_u16(), elapsed_micros(started));
+        return resp;
+    }
     let req = req.map(s3s::Body::from);
     let mut resp = match app.s3.call(req).await {
         Ok(resp) => resp,
@@ -372,14 +410,93 @@ async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
         resp.headers_mut().remove(http::header::CONTENT_LENGTH);
         resp.headers_mut().remove(http::header::CONTENT_TYPE);
     }
+    if let Some(origin) = origin {
+        let rules = app.cors_rules(bucket.as_deref());
+        if let Some(rule) = crate::cors::find_rule(&rules, &origin, method.as_str(), &[]) {
+            crate::cors::apply(resp.headers_mut(), rule, &origin);
+        }
+    }
     resp.headers_mut().insert(
         http::header::SERVER,
         http::HeaderValue::from_static("bucketgate"),
     );
-    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    let micros = elapsed_micros(started);
     app.metrics.record(resp.status().as_u16(), micros);
     tracing::debug!(%method, %path, status = resp.status().as_u16(), micros, "s3 request");
     resp
+}
+
+fn elapsed_micros(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The Host of a request without its port, lower-cased (HTTP/2 uses the URI authority).
+fn request_host<B>(req: &Request<B>) -> Option<&str> {
+    let raw = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().authority().map(http::uri::Authority::as_str))?;
+    Some(strip_port(raw))
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host;
+    }
+    match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+impl App {
+    /// The bucket a website Host serves: a linked domain, or `<bucket>.<website base>`.
+    fn website_bucket(&self, host: &str) -> Option<Arc<crate::meta::BucketRecord>> {
+        let host = host.to_ascii_lowercase();
+        if host.parse::<std::net::IpAddr>().is_ok()
+            || host == self.config.base_domain
+            || host.ends_with(&format!(".{}", self.config.base_domain))
+        {
+            return None;
+        }
+        if let Some(name) = host
+            .strip_suffix(self.config.website_base_domain.as_str())
+            .and_then(|p| p.strip_suffix('.'))
+            .filter(|p| !p.is_empty())
+        {
+            return self.gateway.cached(name);
+        }
+        let linked = self
+            .gateway
+            .store()
+            .read(|txn| {
+                let t = txn.open_table(crate::meta::DOMAINS)?;
+                Ok(redb::ReadableTable::get(&t, host.as_str())?.map(|v| v.value().to_owned()))
+            })
+            .ok()
+            .flatten()?;
+        self.gateway.cached(&linked)
+    }
+
+    /// The bucket named by a virtual-host-style Host.
+    fn vhost_bucket(&self, host: &str) -> Option<String> {
+        host.to_ascii_lowercase()
+            .strip_suffix(self.config.base_domain.as_str())
+            .and_then(|p| p.strip_suffix('.'))
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// CORS rules for a bucket: its own, then the default rule for the console's origins.
+    fn cors_rules(&self, bucket: Option<&str>) -> Vec<crate::meta::CorsRule> {
+        let mut rules = bucket
+            .and_then(|b| self.gateway.cached(b))
+            .and_then(|b| b.cors.clone())
+            .unwrap_or_default();
+        rules.extend(crate::cors::default_rule(&self.config.console_origins));
+        rules
+    }
 }
 
 async fn handle_admin(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {

@@ -349,6 +349,8 @@ async fn accept_loop(
             drop(permit);
         });
     }
+    // Refuse new connections at once (clients retry elsewhere) while in-flight ones finish.
+    drop(listener);
     let grace = Duration::from_secs(limits.shutdown_grace_secs);
     if tokio::time::timeout(grace, graceful.shutdown())
         .await
@@ -392,6 +394,24 @@ async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
             .record(resp.status().as_u16(), elapsed_micros(started));
         return resp;
     }
+    // hyper sends `100 Continue` only when a body is read. A client that sent
+    // `Expect: 100-continue` and got a final answer instead (an empty body, or an error before
+    // the body) must not reuse the connection: botocore keeps the first response's status line
+    // for the next response on it and stalls. AWS always answers 100; we close instead.
+    let expects_continue = req
+        .headers()
+        .get(http::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let empty_body = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .is_some_and(|v| v.as_bytes() == b"0");
+    let mut req = req;
+    if let Some(refused) = screen_request(&mut req, app.config.limits.max_xml_body_bytes) {
+        app.metrics
+            .record(refused.status().as_u16(), elapsed_micros(started));
+        return refused;
+    }
     let req = req.map(s3s::Body::from);
     let mut resp = match app.s3.call(req).await {
         Ok(resp) => resp,
@@ -416,6 +436,12 @@ async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
             crate::cors::apply(resp.headers_mut(), rule, &origin);
         }
     }
+    if expects_continue && (empty_body || !resp.status().is_success()) {
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
     resp.headers_mut().insert(
         http::header::SERVER,
         http::HeaderValue::from_static("bucketgate"),
@@ -424,6 +450,87 @@ async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
     app.metrics.record(resp.status().as_u16(), micros);
     tracing::debug!(%method, %path, status = resp.status().as_u16(), micros, "s3 request");
     resp
+}
+
+/// Fixes or refuses what s3s would mishandle, before it sees the request:
+/// - a malformed `Range` header is ignored, as S3 does (s3s would answer 400);
+/// - a declared XML body (any request but an object upload or a form POST) larger than the
+///   cap is refused at once with `MaxMessageLengthExceeded` instead of being read.
+fn screen_request<B>(req: &mut Request<B>, max_xml: usize) -> Option<Response<s3s::Body>> {
+    let bad_range = req.headers().get(http::header::RANGE).is_some_and(|v| {
+        v.to_str()
+            .map_or(true, |r| s3s::dto::Range::parse(r).is_err())
+    });
+    // A signed Range header must stay (the signature covers it); s3s then answers 400.
+    if bad_range && !range_is_signed(req) {
+        req.headers_mut().remove(http::header::RANGE);
+    }
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())?;
+    let query = req.uri().query().unwrap_or("");
+    let is_xml_subresource = query.split('&').any(|p| {
+        let name = p.split('=').next().unwrap_or("");
+        matches!(
+            name,
+            "delete"
+                | "tagging"
+                | "cors"
+                | "website"
+                | "acl"
+                | "versioning"
+                | "lifecycle"
+                | "policy"
+                | "encryption"
+                | "notification"
+                | "replication"
+                | "object-lock"
+                | "retention"
+                | "legal-hold"
+                | "ownershipControls"
+                | "publicAccessBlock"
+        )
+    });
+    let completes_upload =
+        req.method() == http::Method::POST && query.split('&').any(|p| p.starts_with("uploadId="));
+    let xml = is_xml_subresource || completes_upload;
+    if xml && declared > max_xml as u64 {
+        let mut resp = Response::new(s3s::Body::from(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>MaxMessageLengthExceeded</Code><Message>Your request was too big: XML bodies are limited to {max_xml} bytes.</Message></Error>"
+        )));
+        *resp.status_mut() = StatusCode::BAD_REQUEST;
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/xml"),
+        );
+        // The body is not read: the connection cannot be reused.
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+        return Some(resp);
+    }
+    None
+}
+
+/// Whether `range` is among the SigV4 signed headers (header or presigned-query auth).
+fn range_is_signed<B>(req: &Request<B>) -> bool {
+    let from_header = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|a| a.split("SignedHeaders=").nth(1))
+        .map(|rest| rest.split([',', ' ']).next().unwrap_or("").to_owned());
+    let from_query = req.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|p| p.strip_prefix("X-Amz-SignedHeaders="))
+            .map(|v| v.replace("%3B", ";").replace("%3b", ";"))
+    });
+    from_header
+        .or(from_query)
+        .is_some_and(|list| list.split(';').any(|h| h.eq_ignore_ascii_case("range")))
 }
 
 fn elapsed_micros(started: Instant) -> u64 {

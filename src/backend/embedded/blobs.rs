@@ -168,16 +168,31 @@ where
     Ok(())
 }
 
-/// Maps a failure while reading the request body to the S3 error a client expects.
+/// Maps a failure while reading the request body to the S3 error a client expects. s3s's body
+/// error types are private, so their names are matched in the message.
 pub fn body_error(e: &impl std::fmt::Display) -> Error {
     let text = e.to_string();
     tracing::debug!(error = %text, "request body failed");
-    if text.contains("signature") {
-        crate::error::client_err!(SignatureDoesNotMatch, "a chunk signature does not match")
+    if text.contains("SignatureMismatch") {
+        crate::error::client_err!(
+            SignatureDoesNotMatch,
+            "The request signature we calculated does not match the signature you provided (aws-chunked chunk signature)."
+        )
+    } else if text.contains("Sha256Mismatch") {
+        // Not in s3s's code list: a custom code needs its status set, or it renders as 500.
+        let mut e = s3s::S3Error::with_message(
+            s3s::S3ErrorCode::Custom("XAmzContentSHA256Mismatch".into()),
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        );
+        e.set_status_code(http::StatusCode::BAD_REQUEST);
+        Error::Client(e)
+    } else if text.contains("TooLarge") || text.contains("TooMany") || text.contains("FormatError")
+    {
+        crate::error::client_err!(InvalidRequest, "The aws-chunked body is malformed")
     } else {
         crate::error::client_err!(
             IncompleteBody,
-            "the request body ended early or was malformed"
+            "You did not provide the number of bytes specified by the Content-Length HTTP header."
         )
     }
 }

@@ -151,18 +151,38 @@ fn invalid(field: &str, msg: &str) -> Error {
     client_err!(InvalidArgument, "{field}: {msg}")
 }
 
-fn not_found(what: &str) -> Error {
-    client_err!(NoSuchKey, "{what} not found")
+/// A control-plane error with its own code (not one of S3's) and HTTP status.
+fn control_error(code: &'static str, status: http::StatusCode, msg: impl Into<String>) -> Error {
+    let mut e = s3s::S3Error::with_message(s3s::S3ErrorCode::Custom(code.into()), msg.into());
+    e.set_status_code(status);
+    Error::Client(e)
+}
+
+fn no_such_user() -> Error {
+    control_error("NoSuchUser", http::StatusCode::NOT_FOUND, "user not found")
+}
+
+fn no_such_key() -> Error {
+    control_error(
+        "NoSuchAccessKey",
+        http::StatusCode::NOT_FOUND,
+        "access key not found",
+    )
 }
 
 /// Checks a bucket name against S3's DNS-compatible naming rules.
 pub fn validate_bucket_name(name: &str) -> Result<()> {
-    if s3s::path::check_bucket_name(name) && !name.contains("..") && !name.starts_with("xn--") {
+    // Prefixes and suffixes AWS reserves for its own naming schemes.
+    const RESERVED_PREFIXES: &[&str] = &["xn--", "sthree-", "amzn-s3-demo-"];
+    const RESERVED_SUFFIXES: &[&str] = &["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
+    let reserved = RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+        || RESERVED_SUFFIXES.iter().any(|p| name.ends_with(p));
+    if s3s::path::check_bucket_name(name) && !name.contains("..") && !reserved {
         Ok(())
     } else {
         Err(client_err!(
             InvalidBucketName,
-            "name: 3-63 characters of lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
+            "name: 3-63 characters of lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, without AWS-reserved prefixes (xn--, sthree-) or suffixes (-s3alias, --ol-s3)"
         ))
     }
 }
@@ -224,9 +244,10 @@ impl Control {
             .write(move |txn| {
                 let mut users = txn.open_table(USERS)?;
                 if users.get(key.as_str())?.is_some() {
-                    return Err(client_err!(
-                        InvalidArgument,
-                        "id: a user with this id exists"
+                    return Err(control_error(
+                        "UserAlreadyExists",
+                        http::StatusCode::CONFLICT,
+                        "id: a user with this id exists",
                     ));
                 }
                 users.insert(key.as_str(), bytes.as_slice())?;
@@ -249,20 +270,21 @@ impl Control {
 
     pub fn get_user(&self, actor: &Actor, id: &str) -> Result<UserRecord> {
         if !actor.may_see(id) {
-            return Err(not_found("user"));
+            return Err(no_such_user());
         }
         self.gateway
             .store()
             .read(|txn| get_json(&txn.open_table(USERS)?, id))?
-            .ok_or_else(|| not_found("user"))
+            .ok_or_else(no_such_user)
     }
 
     /// Deletes a user and their keys; refused while they own buckets.
     pub async fn delete_user(&self, id: &str) -> Result<()> {
         if self.gateway.all_buckets().iter().any(|b| b.owner == id) {
-            return Err(client_err!(
-                BucketNotEmpty,
-                "user still owns buckets; delete them first"
+            return Err(control_error(
+                "UserOwnsBuckets",
+                http::StatusCode::CONFLICT,
+                "user still owns buckets; delete them first",
             ));
         }
         let user = id.to_owned();
@@ -272,7 +294,7 @@ impl Control {
             .write(move |txn| {
                 let mut users = txn.open_table(USERS)?;
                 if users.get(user.as_str())?.is_none() {
-                    return Err(not_found("user"));
+                    return Err(no_such_user());
                 }
                 let mut keys = txn.open_table(ACCESS_KEYS)?;
                 let mut doomed = Vec::new();
@@ -350,7 +372,7 @@ impl Control {
                 let mut keys = txn.open_table(ACCESS_KEYS)?;
                 let mut rec: AccessKeyRecord = match get_json(&keys, key.as_str())? {
                     Some(r) if AccessKeyRecord::owner_is(&r, &user) => r,
-                    _ => return Err(not_found("access key")),
+                    _ => return Err(no_such_key()),
                 };
                 match disabled {
                     Some(d) => {
@@ -526,9 +548,10 @@ impl Control {
                 if let Some(other) = domains.get(h.as_str())?
                     && other.value() != b
                 {
-                    return Err(client_err!(
-                        InvalidArgument,
-                        "domain: already linked to another bucket"
+                    return Err(control_error(
+                        "DomainInUse",
+                        http::StatusCode::CONFLICT,
+                        "domain: already linked to another bucket",
                     ));
                 }
                 domains.insert(h.as_str(), b.as_str())?;
@@ -606,13 +629,27 @@ impl Control {
         })
     }
 
-    /// Deletes a bucket through its backend (S3 rules: it must be empty).
+    /// Deletes a bucket through its backend (S3 rules: it must be empty), then releases its
+    /// domains; a refused delete leaves everything as it was.
     pub async fn delete_bucket(&self, actor: &Actor, name: &str) -> Result<()> {
         let rec = self.bucket(actor, name)?;
-        if !rec.domains.is_empty() {
-            self.unlink_domain(actor, name, None).await?;
-        }
-        self.gateway.remove_bucket(name).await
+        self.gateway.remove_bucket(name).await?;
+        let (hosts, bucket) = (rec.domains.clone(), name.to_owned());
+        self.gateway
+            .store()
+            .write(move |txn| {
+                let mut domains = txn.open_table(DOMAINS)?;
+                for h in &hosts {
+                    if domains
+                        .get(h.as_str())?
+                        .is_some_and(|v| v.value() == bucket)
+                    {
+                        domains.remove(h.as_str())?;
+                    }
+                }
+                Ok(())
+            })
+            .await
     }
 
     pub fn actor_user(&self, actor: &Actor) -> String {

@@ -9,10 +9,14 @@ use tokio::net::TcpListener;
 use bucketgate::config::Config;
 use bucketgate::server::App;
 
+mod cli;
+
 /// bucketgate: an S3-compatible object-storage gateway.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    #[command(flatten)]
+    client: cli::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -26,6 +30,9 @@ enum Command {
     /// BUCKETGATE_MASTER_KEY (64 hex characters) overrides <data-dir>/master.key, the key that
     /// encrypts stored secrets.
     Serve(ServeArgs),
+    /// Client commands of the control-plane API (bucket, object, presign, domain, user, key).
+    #[command(flatten)]
+    Client(cli::Command),
 }
 
 #[derive(clap::Args)]
@@ -58,12 +65,14 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Client(cmd) => runtime.block_on(cli::run(cli.client, cmd)),
     }
 }
 
@@ -102,6 +111,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let admin = TcpListener::bind(config.admin_listen)
         .await
         .with_context(|| format!("binding admin listener {}", config.admin_listen))?;
+    // Port 0 picks a free port: the API's connection details and presigned URLs need the bound one.
+    config.listen = s3.local_addr()?;
+    let tls = match &config.tls {
+        Some(t) => Some(
+            TcpListener::bind(t.listen)
+                .await
+                .with_context(|| format!("binding TLS listener {}", t.listen))?,
+        ),
+        None => None,
+    };
+    let tls_addr = tls.as_ref().map(TcpListener::local_addr).transpose()?;
     let data_dir = config.data_dir.clone();
     let app = App::open(config, root_env, master_env, admin_token_env).await?;
 
@@ -118,6 +138,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         out,
         "  admin endpoint: http://{admin_addr}  (/api, /health, /metrics)"
     )?;
+    if let Some(addr) = tls_addr {
+        writeln!(out, "  S3 over TLS:    https://{addr}")?;
+    }
     writeln!(out, "  root access key: {}", app.root.access_key)?;
     if app.root.generated {
         writeln!(
@@ -142,7 +165,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
 
-    app.serve(s3, admin, shutdown_signal()).await;
+    app.serve(s3, admin, tls, shutdown_signal()).await;
     Ok(())
 }
 

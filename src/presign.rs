@@ -4,7 +4,8 @@
 use std::time::{Duration, SystemTime};
 
 use aws_sigv4::http_request::{
-    SignableBody, SignableRequest, SignatureLocation, SigningSettings, sign,
+    PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+    UriPathNormalizationMode, sign,
 };
 use aws_sigv4::sign::v4;
 
@@ -44,6 +45,9 @@ pub fn presign(p: &Presign<'_>, now: SystemTime) -> Result<(String, SystemTime)>
     let mut settings = SigningSettings::default();
     settings.signature_location = SignatureLocation::QueryParams;
     settings.expires_in = Some(p.expires_in);
+    // S3 signs the path as sent: encoded once, never normalized (keys may hold `%`, `//`).
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region(p.region)

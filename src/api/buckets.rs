@@ -1,0 +1,361 @@
+//! Bucket routes: create (with connection details), list, show, update, delete, start/stop,
+//! stats, usage sync and domain links.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::ApiState;
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult, Json, PathArgs, parse_json};
+use crate::control::{Actor, BucketCreate, BucketPatch, BucketStats};
+use crate::gateway::{ROOT_USER, internal_request};
+use crate::meta::{BucketRecord, GrantLevel, UnixMillis, UsageRecord};
+
+/// A bucket as the API shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketView {
+    pub name: String,
+    pub id: String,
+    pub owner: String,
+    pub team: Option<String>,
+    pub workspace: Option<String>,
+    pub description: Option<String>,
+    pub backend: crate::meta::BackendKind,
+    pub region: String,
+    pub status: &'static str,
+    pub created_at: String,
+    pub updated_at: String,
+    pub max_size_bytes: Option<u64>,
+    pub max_objects: Option<u64>,
+    pub public_read: bool,
+    pub public_list: bool,
+    pub versioning: Option<String>,
+    pub encryption: Option<String>,
+    pub domains: Vec<String>,
+    pub grants: Vec<GrantView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageView>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantView {
+    pub access_key: String,
+    pub level: GrantLevel,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageView {
+    pub objects: u64,
+    pub bytes: u64,
+    pub pending_bytes: u64,
+}
+
+/// Milliseconds since the epoch as RFC 3339.
+pub fn rfc3339(ms: UnixMillis) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+pub fn view(rec: &BucketRecord, usage: Option<UsageRecord>) -> BucketView {
+    BucketView {
+        name: rec.name.clone(),
+        id: rec.id.clone(),
+        owner: rec.owner.clone(),
+        team: rec.team.clone(),
+        workspace: rec.workspace.clone(),
+        description: rec.description.clone(),
+        backend: rec.backend,
+        region: rec.region.clone(),
+        // Embedded buckets always run; container buckets will report their state here.
+        status: "running",
+        created_at: rfc3339(rec.created),
+        updated_at: rfc3339(rec.updated),
+        max_size_bytes: rec.quota.max_size_bytes,
+        max_objects: rec.quota.max_objects,
+        public_read: rec.public_read,
+        public_list: rec.public_list,
+        versioning: rec.versioning.clone(),
+        encryption: rec.encryption.clone(),
+        domains: rec.domains.clone(),
+        grants: rec
+            .grants
+            .iter()
+            .map(|g| GrantView {
+                access_key: g.access_key.clone(),
+                level: g.level,
+            })
+            .collect(),
+        usage: usage.map(|u| UsageView {
+            objects: u.objects,
+            bytes: u.bytes,
+            pending_bytes: u.pending_bytes,
+        }),
+    }
+}
+
+fn with_usage(state: &ApiState, rec: &BucketRecord) -> ApiResult<BucketView> {
+    let usage = state.control.gateway().usage(&rec.name)?;
+    Ok(view(rec, Some(usage)))
+}
+
+/// How to reach a new bucket over S3.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key: String,
+    /// Only when a key was created by this request: shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<String>,
+    pub path_style: bool,
+}
+
+pub async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Json(req): Json<BucketCreate>,
+) -> ApiResult<Response> {
+    let control = &state.control;
+    let rec = control.create_bucket(&caller.actor, req).await?;
+    let (access_key, secret_key) = connection_key(&state, &caller, &rec.owner).await?;
+    let connection = Connection {
+        endpoint: state.s3_endpoint.to_string(),
+        region: rec.region.clone(),
+        bucket: rec.name.clone(),
+        access_key,
+        secret_key,
+        path_style: true,
+    };
+    let body = json!({"bucket": with_usage(&state, &rec)?, "connection": connection});
+    Ok((StatusCode::CREATED, axum::Json(body)).into_response())
+}
+
+/// The key a new bucket's owner connects with: the caller's own, an existing key of the owner,
+/// or (for an owner without one) a key created now, whose secret is returned this once.
+async fn connection_key(
+    state: &ApiState,
+    caller: &Caller,
+    owner: &str,
+) -> ApiResult<(String, Option<String>)> {
+    let control = &state.control;
+    let caller_user = control.actor_user(&caller.actor);
+    if let Some(k) = &caller.access_key
+        && caller_user == owner
+    {
+        return Ok((k.clone(), None));
+    }
+    if owner == ROOT_USER {
+        let (k, _) = control.signing_key(&Actor::Admin, None)?;
+        return Ok((k, None));
+    }
+    let keys = control.list_keys(&Actor::Admin, owner)?;
+    if let Some(k) = keys.into_iter().find(|k| !k.disabled) {
+        return Ok((k.access_key, None));
+    }
+    let new = control.create_key(&Actor::Admin, owner).await?;
+    Ok((new.access_key, Some(new.secret_key)))
+}
+
+pub async fn list(State(state): State<ApiState>, caller: Caller) -> ApiResult<axum::Json<Value>> {
+    let mut out = Vec::new();
+    for rec in state.control.list_buckets(&caller.actor) {
+        out.push(with_usage(&state, &rec)?);
+    }
+    Ok(axum::Json(json!({ "buckets": out })))
+}
+
+pub async fn show(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> ApiResult<axum::Json<BucketView>> {
+    let rec = state.control.bucket(&caller.actor, &name)?;
+    Ok(axum::Json(with_usage(&state, &rec)?))
+}
+
+pub async fn update(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<axum::Json<BucketView>> {
+    let patch = patch_from_json(body)?;
+    state.control.bucket(&caller.actor, &name)?;
+    if let Some(grants) = &patch.grants {
+        let keys = state.control.gateway().keys();
+        for (i, g) in grants.iter().enumerate() {
+            if !keys.exists(&g.access_key)? {
+                return Err(ApiError::invalid(
+                    &format!("grants[{i}].accessKey"),
+                    "no such access key",
+                ));
+            }
+        }
+    }
+    let rec = state
+        .control
+        .update_bucket(&caller.actor, &name, patch)
+        .await?;
+    Ok(axum::Json(with_usage(&state, &rec)?))
+}
+
+/// Reads a [`BucketPatch`], taking grants in the API's camelCase (`accessKey`).
+fn patch_from_json(mut body: Value) -> ApiResult<BucketPatch> {
+    if let Some(grants) = body.get_mut("grants").and_then(Value::as_array_mut) {
+        for g in grants.iter_mut().filter_map(Value::as_object_mut) {
+            // Only the camelCase spelling is part of the API.
+            let key = g.remove("accessKey");
+            g.remove("access_key");
+            if let Some(k) = key {
+                g.insert("access_key".to_owned(), k);
+            }
+        }
+    }
+    let bytes = serde_json::to_vec(&body).map_err(|_| ApiError::internal())?;
+    parse_json::<BucketPatch>(&bytes).map_err(|mut e| {
+        e.message = e.message.replace("access_key", "accessKey");
+        e
+    })
+}
+
+pub async fn delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> ApiResult<StatusCode> {
+    state.control.bucket(&caller.actor, &name)?;
+    // The API also refuses a bucket with multipart uploads in progress (S3 would abort them):
+    // a console user deleting a bucket should not lose an upload under way.
+    if !is_empty(&state, &name).await? {
+        return Err(ApiError::conflict(
+            "BucketNotEmpty",
+            "The bucket you tried to delete is not empty",
+        ));
+    }
+    state.control.delete_bucket(&caller.actor, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn is_empty(state: &ApiState, bucket: &str) -> ApiResult<bool> {
+    use s3s::S3;
+    let input = s3s::dto::ListObjectsV2Input::builder()
+        .bucket(bucket.to_owned())
+        .max_keys(Some(1))
+        .build()
+        .map_err(|_| ApiError::internal())?;
+    let gateway: &Arc<crate::gateway::Gateway> = state.control.gateway();
+    let out = gateway
+        .list_objects_v2(internal_request(input, http::Method::GET))
+        .await?;
+    let uploads = s3s::dto::ListMultipartUploadsInput::builder()
+        .bucket(bucket.to_owned())
+        .max_uploads(Some(1))
+        .build()
+        .map_err(|_| ApiError::internal())?;
+    let pending = gateway
+        .list_multipart_uploads(internal_request(uploads, http::Method::GET))
+        .await?;
+    Ok(out.output.contents.is_none_or(|c| c.is_empty())
+        && pending.output.uploads.is_none_or(|u| u.is_empty()))
+}
+
+/// Start and stop: embedded buckets always run, so both answer the running state.
+pub async fn start(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> ApiResult<axum::Json<Value>> {
+    let rec = state.control.bucket(&caller.actor, &name)?;
+    Ok(axum::Json(json!({"bucket": rec.name, "status": "running"})))
+}
+
+pub async fn stop(
+    state: State<ApiState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> ApiResult<axum::Json<Value>> {
+    start(state, caller, PathArgs(name)).await
+}
+
+pub async fn stats(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> ApiResult<axum::Json<BucketStats>> {
+    Ok(axum::Json(state.control.stats(&caller.actor, &name)?))
+}
+
+pub async fn sync(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+) -> ApiResult<axum::Json<BucketStats>> {
+    Ok(axum::Json(state.control.sync(&caller.actor, &name).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainBody {
+    pub domain: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionalDomainBody {
+    #[serde(default)]
+    pub domain: Option<String>,
+}
+
+pub async fn link_domain(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+    Json(body): Json<DomainBody>,
+) -> ApiResult<axum::Json<BucketView>> {
+    let control = &state.control;
+    control.bucket(&caller.actor, &name)?;
+    let host = crate::control::normalize_host(&body.domain)?;
+    let rec = control.link_domain(&caller.actor, &name, &host).await?;
+    Ok(axum::Json(with_usage(&state, &rec)?))
+}
+
+pub async fn unlink_domain(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+    Json(body): Json<OptionalDomainBody>,
+) -> ApiResult<axum::Json<BucketView>> {
+    let rec = state
+        .control
+        .unlink_domain(&caller.actor, &name, body.domain.as_deref())
+        .await?;
+    Ok(axum::Json(with_usage(&state, &rec)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_takes_camel_case_grants() {
+        let p = patch_from_json(json!({"grants": [{"accessKey": "K", "level": "read"}]})).unwrap();
+        assert_eq!(p.grants.unwrap()[0].access_key, "K");
+        let e =
+            patch_from_json(json!({"grants": [{"access_key": "K", "level": "read"}]})).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(patch_from_json(json!({"nope": 1})).is_err());
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,234 @@
+//! The CLI's commands and flags (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::parse_size;
+
+/// Where the API is and how to authenticate (flags or environment).
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// Admin API base URL.
+    #[arg(
+        long,
+        global = true,
+        env = "BUCKETGATE_API",
+        default_value = "http://127.0.0.1:9001"
+    )]
+    pub api: String,
+    /// Admin token.
+    #[arg(
+        long,
+        global = true,
+        env = "BUCKETGATE_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// A user's access key (with --secret-key) instead of the admin token.
+    #[arg(long, global = true, env = "BUCKETGATE_ACCESS_KEY")]
+    pub access_key: Option<String>,
+    #[arg(
+        long,
+        global = true,
+        env = "BUCKETGATE_SECRET_KEY",
+        hide_env_values = true
+    )]
+    pub secret_key: Option<String>,
+    /// Print the API's JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The client subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Buckets: create, list, show, update, delete, start, stop, stats, sync.
+    #[command(subcommand)]
+    Bucket(BucketCmd),
+    /// Objects: put, get, ls, rm.
+    #[command(subcommand)]
+    Object(ObjectCmd),
+    /// Presigned S3 URLs.
+    #[command(subcommand)]
+    Presign(PresignCmd),
+    /// Domains linked to a bucket (served as a website).
+    #[command(subcommand)]
+    Domain(DomainCmd),
+    /// Users (admin).
+    #[command(subcommand)]
+    User(UserCmd),
+    /// A user's access keys.
+    #[command(subcommand)]
+    Key(KeyCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BucketCmd {
+    /// Create a bucket and print how to connect to it.
+    Create(BucketCreateArgs),
+    /// List buckets with their usage.
+    List,
+    /// Show one bucket.
+    Show { name: String },
+    /// Change a bucket's settings.
+    Update(BucketUpdateArgs),
+    /// Delete an empty bucket.
+    Delete { name: String },
+    /// Start a bucket's backend.
+    Start { name: String },
+    /// Stop a bucket's backend.
+    Stop { name: String },
+    /// Usage and limits.
+    Stats { name: String },
+    /// Recompute usage from what the backend stores.
+    Sync { name: String },
+}
+
+#[derive(Args, Debug)]
+pub struct BucketCreateArgs {
+    pub name: String,
+    /// Owner user id (admin only).
+    #[arg(long)]
+    pub owner: Option<String>,
+    #[arg(long)]
+    pub description: Option<String>,
+    #[arg(long)]
+    pub team: Option<String>,
+    #[arg(long)]
+    pub workspace: Option<String>,
+    /// Storage quota, e.g. 10GiB, 500MB or a number of bytes.
+    #[arg(long, value_parser = parse_size)]
+    pub max_size: Option<u64>,
+    #[arg(long)]
+    pub max_objects: Option<u64>,
+    /// Anyone may download objects.
+    #[arg(long)]
+    pub public_read: bool,
+    /// Anyone may list objects (with --public-read).
+    #[arg(long)]
+    pub public_list: bool,
+    #[arg(long)]
+    pub versioning: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BucketUpdateArgs {
+    pub name: String,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// New storage quota ("none" removes it).
+    #[arg(long)]
+    pub max_size: Option<String>,
+    /// New object-count quota ("none" removes it).
+    #[arg(long)]
+    pub max_objects: Option<String>,
+    #[arg(long)]
+    pub public_read: Option<bool>,
+    #[arg(long)]
+    pub public_list: Option<bool>,
+    #[arg(long)]
+    pub versioning: Option<bool>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ObjectCmd {
+    /// Upload a file (streamed).
+    Put {
+        bucket: String,
+        file: PathBuf,
+        /// Key [default: the file name].
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        content_type: Option<String>,
+    },
+    /// Download an object to a file, or to stdout with `-o -` (the default).
+    Get {
+        bucket: String,
+        key: String,
+        #[arg(long, short, default_value = "-")]
+        output: String,
+    },
+    /// List objects.
+    Ls {
+        bucket: String,
+        #[arg(long)]
+        prefix: Option<String>,
+        #[arg(long)]
+        delimiter: Option<String>,
+    },
+    /// Delete an object.
+    Rm { bucket: String, key: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PresignCmd {
+    /// A download URL.
+    Get(PresignArgs),
+    /// An upload URL (HTTP PUT).
+    Put(PresignArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PresignArgs {
+    pub bucket: String,
+    pub key: String,
+    /// Validity in seconds (at most 604800).
+    #[arg(long, default_value_t = 3600)]
+    pub expires_in: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DomainCmd {
+    Link {
+        bucket: String,
+        domain: String,
+    },
+    /// Unlink one domain, or all of them.
+    Unlink {
+        bucket: String,
+        domain: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    Create {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        team: Option<String>,
+    },
+    List,
+    Show {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCmd {
+    /// Create a key; its secret is printed this once.
+    Create {
+        user: String,
+    },
+    List {
+        user: String,
+    },
+    Disable {
+        user: String,
+        access_key: String,
+    },
+    Enable {
+        user: String,
+        access_key: String,
+    },
+    Delete {
+        user: String,
+        access_key: String,
+    },
+}

@@ -1,0 +1,109 @@
+//! Human-readable output of the CLI: key/value blocks and aligned tables.
+
+use serde_json::Value;
+
+pub fn items(v: &Value) -> impl Iterator<Item = &Value> {
+    v.as_array().into_iter().flatten()
+}
+
+/// A JSON value as plain text (`-` for null).
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+pub fn human_bytes(v: &Value) -> String {
+    let Some(n) = v.as_u64() else {
+        return text(v);
+    };
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut x = n as f64;
+    let mut unit = 0;
+    while x >= 1024.0 && unit + 1 < UNITS.len() {
+        x /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{x:.1} {}", UNITS[unit])
+    }
+}
+
+pub fn access(b: &Value) -> String {
+    match (b["publicRead"].as_bool(), b["publicList"].as_bool()) {
+        (Some(true), Some(true)) => "public-list".to_owned(),
+        (Some(true), _) => "public-read".to_owned(),
+        _ => "private".to_owned(),
+    }
+}
+
+pub fn print_pairs(pairs: &[(&str, String)]) {
+    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (k, v) in pairs {
+        println!("{k:<width$}  {v}");
+    }
+}
+
+pub fn print_bucket(b: &Value) {
+    let domains: Vec<String> = items(&b["domains"]).map(text).collect();
+    print_pairs(&[
+        ("name", text(&b["name"])),
+        ("owner", text(&b["owner"])),
+        ("status", text(&b["status"])),
+        ("backend", text(&b["backend"])),
+        ("region", text(&b["region"])),
+        ("description", text(&b["description"])),
+        ("access", access(b)),
+        ("objects", text(&b["usage"]["objects"])),
+        ("size", human_bytes(&b["usage"]["bytes"])),
+        ("quota size", human_bytes(&b["maxSizeBytes"])),
+        ("quota objects", text(&b["maxObjects"])),
+        ("domains", domains.join(", ")),
+        ("created", text(&b["createdAt"])),
+    ]);
+}
+
+pub fn print_stats(s: &Value) {
+    print_pairs(&[
+        ("bucket", text(&s["bucket"])),
+        ("status", text(&s["status"])),
+        ("objects", text(&s["objects"])),
+        ("size", human_bytes(&s["bytes"])),
+        ("pending", human_bytes(&s["pendingBytes"])),
+        ("quota size", human_bytes(&s["maxSizeBytes"])),
+        ("size used %", text(&s["sizeUsedPercent"])),
+        ("quota objects", text(&s["maxObjects"])),
+        ("objects used %", text(&s["objectsUsedPercent"])),
+    ]);
+}
+
+pub fn table(headers: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, cell) in r.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let w = widths.get(i).copied().unwrap_or(0);
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(headers.iter().map(|h| (*h).to_owned()).collect());
+    for r in rows {
+        line(r.clone());
+    }
+}

@@ -32,6 +32,8 @@ pub struct Config {
     /// S3 endpoint URL handed out in connection details and presigned URLs (e.g.
     /// `https://s3.example.com`). Unset: `http://<listen>`.
     pub public_endpoint: Option<String>,
+    /// Optional HTTPS listener for the S3 API and websites (certificates by SNI).
+    pub tls: Option<crate::tls::TlsConfig>,
     /// Limits that protect the server from clients.
     pub limits: Limits,
     /// Embedded backend tuning.
@@ -80,6 +82,7 @@ impl Default for Config {
             ],
             admin_token: None,
             public_endpoint: None,
+            tls: None,
             limits: Limits::default(),
             embedded: EmbeddedConfig::default(),
         }

@@ -21,7 +21,15 @@ use crate::s3util::to_timestamp;
 /// Owner id of the root access key.
 pub const ROOT_USER: &str = "root";
 
+/// The gateway: cheap to clone, every clone shares the same state (s3s takes its `S3` by
+/// value; the control plane and the access check hold clones).
+#[derive(Clone)]
 pub struct Gateway {
+    state: Arc<State>,
+}
+
+/// The state every clone of a [`Gateway`] shares.
+pub struct State {
     store: Store,
     embedded: Embedded,
     keys: Arc<crate::auth::KeyStore>,
@@ -30,6 +38,14 @@ pub struct Gateway {
     buckets: RwLock<HashMap<String, Arc<BucketRecord>>>,
     /// Writes admitted against quotas and not finished yet.
     inflight: Arc<InFlight>,
+}
+
+impl std::ops::Deref for Gateway {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.state
+    }
 }
 
 impl Gateway {
@@ -50,12 +66,14 @@ impl Gateway {
             Ok(map)
         })?;
         Ok(Self {
-            store,
-            embedded,
-            keys,
-            region,
-            buckets: RwLock::new(records),
-            inflight: Arc::new(InFlight::default()),
+            state: Arc::new(State {
+                store,
+                embedded,
+                keys,
+                region,
+                buckets: RwLock::new(records),
+                inflight: Arc::new(InFlight::default()),
+            }),
         })
     }
 
@@ -418,6 +436,7 @@ gateway_s3_impl! {
                 Principal::Anonymous => return Err(s3_error!(AccessDenied, "Access Denied")),
             };
             let name = req.input.bucket.clone();
+            crate::control::validate_bucket_name(&name)?;
             if let Some(loc) = req
                 .input
                 .create_bucket_configuration

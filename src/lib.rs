@@ -19,4 +19,5 @@ pub mod presign;
 pub mod s3util;
 pub mod secrets;
 pub mod server;
+pub mod tls;
 pub mod website;

@@ -23,7 +23,7 @@ pub fn to_secs(ms: UnixMillis) -> i64 {
 }
 
 /// Rejects keys that would mean different things to different backends and tools: empty
-/// keys, NUL and other control characters, a leading `/`, and `.`/`..` path segments.
+/// keys, NUL, a leading `/`, and `.`/`..` path segments.
 /// AWS itself stores such keys, but MinIO (a production backend of ours) refuses them and
 /// file-based tools mangle them; refusing them everywhere keeps every backend alike.
 pub fn validate_key(key: &str) -> Result<()> {
@@ -33,13 +33,11 @@ pub fn validate_key(key: &str) -> Result<()> {
     if key.len() > 1024 {
         return Err(client_err!(KeyTooLongError, "Your key is too long"));
     }
-    if key
-        .chars()
-        .any(|c| c == '\0' || (c.is_control() && c != '\t'))
-    {
+    // Other control characters are valid in S3 keys (listings URL-encode them on request).
+    if key.contains('\0') {
         return Err(client_err!(
             InvalidArgument,
-            "Object key must not contain NUL or control characters"
+            "Object key must not contain NUL"
         ));
     }
     if key.starts_with('/') {

@@ -40,6 +40,8 @@ pub enum StartError {
     Store(#[from] crate::error::Error),
     #[error("cannot write root credentials file: {0}")]
     RootFile(std::io::Error),
+    #[error("{0}")]
+    Tls(String),
     #[error("BUCKETGATE_ROOT_ACCESS_KEY and BUCKETGATE_ROOT_SECRET_KEY must be set together")]
     HalfRootKey,
 }
@@ -60,6 +62,7 @@ pub struct App {
     gateway: Arc<Gateway>,
     metrics: Arc<Metrics>,
     api: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     pub root: RootCredentials,
     /// The admin token of the control-plane API, and whether this start generated it.
     pub admin_token: (String, bool),
@@ -94,7 +97,7 @@ impl App {
             config.region.clone(),
         )?);
 
-        let mut builder = S3ServiceBuilder::new(GatewayHandle(gateway.clone()));
+        let mut builder = S3ServiceBuilder::new((*gateway).clone());
         builder.set_auth(KeyStoreHandle(keys));
         builder.set_access(Access {
             gateway: gateway.clone(),
@@ -118,7 +121,14 @@ impl App {
                     .as_str(),
             ),
         });
+        let tls = config
+            .tls
+            .as_ref()
+            .map(crate::tls::acceptor)
+            .transpose()
+            .map_err(|e| StartError::Tls(e.to_string()))?;
         Ok(Self {
+            tls,
             s3: builder.build(),
             gateway,
             metrics: Arc::new(Metrics::default()),
@@ -129,22 +139,48 @@ impl App {
         })
     }
 
-    /// Serves both listeners until `shutdown` resolves, then drains in-flight requests for at
-    /// most `limits.shutdown_grace_secs`.
+    /// Serves the listeners until `shutdown` resolves, then drains in-flight requests for at
+    /// most `limits.shutdown_grace_secs`. `tls` is the HTTPS listener when `[tls]` is set.
     pub async fn serve(
         self,
         s3: TcpListener,
         admin: TcpListener,
+        tls: Option<TcpListener>,
         shutdown: impl Future<Output = ()>,
     ) {
         let app = Arc::new(self);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let s3_task = tokio::spawn(accept_loop(app.clone(), s3, Listener::S3, stop_rx.clone()));
-        let admin_task = tokio::spawn(accept_loop(app.clone(), admin, Listener::Admin, stop_rx));
+        let mut tasks = vec![
+            tokio::spawn(accept_loop(
+                app.clone(),
+                s3,
+                Listener::S3,
+                None,
+                stop_rx.clone(),
+            )),
+            tokio::spawn(accept_loop(
+                app.clone(),
+                admin,
+                Listener::Admin,
+                None,
+                stop_rx.clone(),
+            )),
+        ];
+        if let (Some(listener), Some(acceptor)) = (tls, app.tls.clone()) {
+            tasks.push(tokio::spawn(accept_loop(
+                app.clone(),
+                listener,
+                Listener::S3,
+                Some(acceptor),
+                stop_rx,
+            )));
+        }
         shutdown.await;
         tracing::info!("shutting down: no new connections, draining requests");
         let _ = stop_tx.send(true);
-        let _ = tokio::join!(s3_task, admin_task);
+        for t in tasks {
+            let _ = t.await;
+        }
     }
 }
 
@@ -226,8 +262,7 @@ fn parse_root_file(text: &str) -> Option<RootCredentials> {
     })
 }
 
-/// `Arc<Gateway>` as an `S3` for the s3s builder.
-struct GatewayHandle(Arc<Gateway>);
+/// `Arc<KeyStore>` as the s3s auth provider.
 struct KeyStoreHandle(Arc<KeyStore>);
 
 #[async_trait::async_trait]
@@ -235,54 +270,6 @@ impl s3s::auth::S3Auth for KeyStoreHandle {
     async fn get_secret_key(&self, access_key: &str) -> s3s::S3Result<s3s::auth::SecretKey> {
         self.0.get_secret_key(access_key).await
     }
-}
-
-/// Forwards every operation to the shared gateway.
-macro_rules! delegate_all {
-    ($($op:ident($input:ty) -> $output:ty;)*) => {
-        #[async_trait::async_trait]
-        impl s3s::S3 for GatewayHandle {
-            $(
-                async fn $op(&self, req: s3s::S3Request<$input>) -> s3s::S3Result<s3s::S3Response<$output>> {
-                    self.0.$op(req).await
-                }
-            )*
-        }
-    };
-}
-use s3s::dto::*;
-delegate_all! {
-    list_buckets(ListBucketsInput) -> ListBucketsOutput;
-    create_bucket(CreateBucketInput) -> CreateBucketOutput;
-    delete_bucket(DeleteBucketInput) -> DeleteBucketOutput;
-    head_bucket(HeadBucketInput) -> HeadBucketOutput;
-    get_bucket_location(GetBucketLocationInput) -> GetBucketLocationOutput;
-    copy_object(CopyObjectInput) -> CopyObjectOutput;
-    upload_part_copy(UploadPartCopyInput) -> UploadPartCopyOutput;
-    put_object(PutObjectInput) -> PutObjectOutput;
-    get_object(GetObjectInput) -> GetObjectOutput;
-    head_object(HeadObjectInput) -> HeadObjectOutput;
-    delete_object(DeleteObjectInput) -> DeleteObjectOutput;
-    delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
-    get_object_tagging(GetObjectTaggingInput) -> GetObjectTaggingOutput;
-    put_object_tagging(PutObjectTaggingInput) -> PutObjectTaggingOutput;
-    delete_object_tagging(DeleteObjectTaggingInput) -> DeleteObjectTaggingOutput;
-    list_objects(ListObjectsInput) -> ListObjectsOutput;
-    list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
-    create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
-    upload_part(UploadPartInput) -> UploadPartOutput;
-    complete_multipart_upload(CompleteMultipartUploadInput) -> CompleteMultipartUploadOutput;
-    abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
-    list_parts(ListPartsInput) -> ListPartsOutput;
-    list_multipart_uploads(ListMultipartUploadsInput) -> ListMultipartUploadsOutput;
-    put_bucket_cors(PutBucketCorsInput) -> PutBucketCorsOutput;
-    get_bucket_cors(GetBucketCorsInput) -> GetBucketCorsOutput;
-    delete_bucket_cors(DeleteBucketCorsInput) -> DeleteBucketCorsOutput;
-    put_bucket_website(PutBucketWebsiteInput) -> PutBucketWebsiteOutput;
-    get_bucket_website(GetBucketWebsiteInput) -> GetBucketWebsiteOutput;
-    delete_bucket_website(DeleteBucketWebsiteInput) -> DeleteBucketWebsiteOutput;
-    put_bucket_acl(PutBucketAclInput) -> PutBucketAclOutput;
-    get_bucket_acl(GetBucketAclInput) -> GetBucketAclOutput;
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -295,6 +282,7 @@ async fn accept_loop(
     app: Arc<App>,
     listener: TcpListener,
     kind: Listener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let limits = &app.config.limits;
@@ -305,6 +293,7 @@ async fn accept_loop(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs.max(1)));
+    let handshake_timeout = Duration::from_secs(limits.header_read_timeout_secs.max(1));
     loop {
         let permit = tokio::select! {
             p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
@@ -335,14 +324,39 @@ async fn accept_loop(
                 })
             }
         });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         let metrics = app.metrics.clone();
         metrics.connection_opened();
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
+            let served = match tls {
+                None => {
+                    let conn = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .into_owned();
+                    watcher.watch(conn).await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => {
+                            let conn = builder
+                                .serve_connection(TokioIo::new(tls_stream), service)
+                                .into_owned();
+                            watcher.watch(conn).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            Ok(())
+                        }
+                    }
+                }
+            };
+            if let Err(e) = served {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             metrics.connection_closed();

@@ -92,8 +92,16 @@ fn scan(
     Ok(page)
 }
 
-fn max_keys(v: Option<i32>) -> usize {
-    usize::try_from(v.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000)
+/// `max-keys`: 0 to 1000 (larger asks are capped as S3 does); negative is an error.
+fn max_keys(v: Option<i32>) -> Result<usize> {
+    let v = v.unwrap_or(1000);
+    if v < 0 {
+        return Err(client_err!(
+            InvalidArgument,
+            "max-keys must be a non-negative integer"
+        ));
+    }
+    Ok(usize::try_from(v.min(1000)).unwrap_or(1000))
 }
 
 fn to_object(key: String, rec: &ObjectRecord, url: bool) -> Object {
@@ -174,7 +182,7 @@ impl Embedded {
             (Some(t), _) => Some(t),
             (None, s) => s.filter(|s| !s.is_empty()),
         };
-        let max = max_keys(input.max_keys);
+        let max = max_keys(input.max_keys)?;
         let page = self
             .scan_page(
                 &input.bucket,
@@ -224,7 +232,7 @@ impl Embedded {
     ) -> Result<S3Response<ListObjectsOutput>> {
         let input = req.input;
         let url = wants_url(input.encoding_type.as_ref())?;
-        let max = max_keys(input.max_keys);
+        let max = max_keys(input.max_keys)?;
         let after = input.marker.clone().filter(|m| !m.is_empty());
         let page = self
             .scan_page(

@@ -12,7 +12,7 @@ use s3s::{S3Request, S3Response};
 use super::Embedded;
 use super::commit::{self, WriteCondition};
 use super::object::{
-    ChecksumPlan, check_copy_conditions, etag, tags_from_header, to_metadata, verify_content_md5,
+    ChecksumPlan, CopyConditions, etag, tags_from_header, to_metadata, verify_content_md5,
 };
 use super::read::{open_pieces, stream_pieces};
 use crate::error::{Error, Result, client_err};
@@ -250,26 +250,14 @@ impl Embedded {
         let input = req.input;
         let number = part_number(input.part_number)?;
         self.load_upload(&input.upload_id, &input.bucket, &input.key)?;
-        let CopySource::Bucket {
-            bucket: src_bucket,
-            key: src_key,
-            ..
-        } = &input.copy_source
-        else {
-            return Err(client_err!(
-                NotImplemented,
-                "Only bucket copy sources are supported"
-            ));
-        };
-        let (src, inline) = self
-            .load(src_bucket, src_key)?
-            .ok_or_else(|| client_err!(NoSuchKey, "The specified key does not exist."))?;
-        check_copy_conditions(
-            &src,
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since.as_ref(),
-            input.copy_source_if_unmodified_since.as_ref(),
+        let (src, inline) = self.load_copy_source(
+            &input.copy_source,
+            CopyConditions {
+                if_match: input.copy_source_if_match.as_ref(),
+                if_none_match: input.copy_source_if_none_match.as_ref(),
+                if_modified_since: input.copy_source_if_modified_since.as_ref(),
+                if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+            },
         )?;
         let range = match &input.copy_source_range {
             Some(r) => parse_copy_range(r, src.size)?,
@@ -485,10 +473,42 @@ impl Embedded {
             });
         }
         let max = usize::try_from(input.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
-        let truncated = uploads.len() > max;
-        uploads.truncate(max);
-        let (next_key, next_id) = match (truncated, uploads.last()) {
-            (true, Some((id, u))) => (Some(u.key.clone()), Some(id.clone())),
+        // Fold keys under the delimiter into common prefixes; each prefix counts once.
+        let prefix_len = input.prefix.as_deref().map_or(0, str::len);
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let mut kept = Vec::new();
+        let mut common_prefixes: Vec<String> = Vec::new();
+        let mut truncated = false;
+        let mut last: Option<(String, Option<String>)> = None;
+        for (id, u) in uploads {
+            let folded = delimiter.as_deref().and_then(|d| {
+                u.key[prefix_len..]
+                    .find(d)
+                    .map(|i| u.key[..prefix_len + i + d.len()].to_owned())
+            });
+            if let Some(cp) = &folded
+                && common_prefixes.last() == Some(cp)
+            {
+                continue;
+            }
+            if kept.len() + common_prefixes.len() == max {
+                truncated = true;
+                break;
+            }
+            match folded {
+                Some(cp) => {
+                    last = Some((cp.clone(), None));
+                    common_prefixes.push(cp);
+                }
+                None => {
+                    last = Some((u.key.clone(), Some(id.clone())));
+                    kept.push((id, u));
+                }
+            }
+        }
+        let uploads = kept;
+        let (next_key, next_id) = match (truncated, last) {
+            (true, Some((key, id))) => (Some(key), id),
             _ => (None, None),
         };
         let list = uploads
@@ -515,6 +535,12 @@ impl Embedded {
             max_uploads: i32::try_from(max).ok(),
             is_truncated: Some(truncated),
             uploads: Some(list),
+            common_prefixes: (!common_prefixes.is_empty()).then(|| {
+                common_prefixes
+                    .into_iter()
+                    .map(|p| CommonPrefix { prefix: Some(p) })
+                    .collect()
+            }),
             ..Default::default()
         }))
     }

@@ -460,12 +460,7 @@ impl Embedded {
                 input.if_modified_since.as_ref(),
                 input.if_unmodified_since.as_ref(),
             )?;
-            let range = match &input.range {
-                Some(r) => Some(r.check(rec.size).map_err(|_| {
-                    client_err!(InvalidRange, "The requested range is not satisfiable")
-                })?),
-                None => None,
-            };
+            let range = requested_range(input.range.as_ref(), rec.size)?;
             let span = range.clone().unwrap_or(0..rec.size);
             match open_pieces(self.dirs(), &rec.segments, span, |id| {
                 inline.get(id).cloned()
@@ -481,13 +476,7 @@ impl Embedded {
                 Err(e) => return Err(e),
             }
         };
-        let (content_length, content_range) = match &range {
-            Some(r) => (
-                r.end - r.start,
-                Some(format!("bytes {}-{}/{}", r.start, r.end - 1, rec.size)),
-            ),
-            None => (rec.size, None),
-        };
+        let (content_length, content_range) = content_span(range.as_ref(), rec.size);
         let body = stream_pieces(pieces, self.inner.cfg.read_chunk_bytes);
         let with_checksums = range.is_none()
             && input
@@ -549,19 +538,8 @@ impl Embedded {
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
         )?;
-        let range = match &input.range {
-            Some(r) => Some(r.check(rec.size).map_err(|_| {
-                client_err!(InvalidRange, "The requested range is not satisfiable")
-            })?),
-            None => None,
-        };
-        let (content_length, content_range) = match &range {
-            Some(r) => (
-                r.end - r.start,
-                Some(format!("bytes {}-{}/{}", r.start, r.end - 1, rec.size)),
-            ),
-            None => (rec.size, None),
-        };
+        let range = requested_range(input.range.as_ref(), rec.size)?;
+        let (content_length, content_range) = content_span(range.as_ref(), rec.size);
         let with_checksums = input
             .checksum_mode
             .as_ref()
@@ -714,27 +692,23 @@ impl Embedded {
     ) -> Result<S3Response<CopyObjectOutput>> {
         let input = req.input;
         validate_key(&input.key)?;
+        let (src, _) = self.load_copy_source(
+            &input.copy_source,
+            CopyConditions {
+                if_match: input.copy_source_if_match.as_ref(),
+                if_none_match: input.copy_source_if_none_match.as_ref(),
+                if_modified_since: input.copy_source_if_modified_since.as_ref(),
+                if_unmodified_since: input.copy_source_if_unmodified_since.as_ref(),
+            },
+        )?;
         let CopySource::Bucket {
             bucket: src_bucket,
             key: src_key,
             ..
         } = &input.copy_source
         else {
-            return Err(client_err!(
-                NotImplemented,
-                "Only bucket copy sources are supported"
-            ));
+            return Err(Error::Bug("copy source checked above"));
         };
-        let (src, _) = self
-            .load(src_bucket, src_key)?
-            .ok_or_else(|| client_err!(NoSuchKey, "The specified key does not exist."))?;
-        check_copy_conditions(
-            &src,
-            input.copy_source_if_match.as_ref(),
-            input.copy_source_if_none_match.as_ref(),
-            input.copy_source_if_modified_since.as_ref(),
-            input.copy_source_if_unmodified_since.as_ref(),
-        )?;
         let replace_meta = input
             .metadata_directive
             .as_ref()
@@ -857,26 +831,71 @@ impl Embedded {
     }
 }
 
-/// `x-amz-copy-source-if-*`: every failure is 412 (there is no 304 for a copy).
-pub(super) fn check_copy_conditions(
-    src: &ObjectRecord,
-    if_match: Option<&ETagCondition>,
-    if_none_match: Option<&ETagCondition>,
-    if_modified_since: Option<&Timestamp>,
-    if_unmodified_since: Option<&Timestamp>,
-) -> Result<()> {
-    match check_read_conditions(
-        src,
-        if_match,
-        if_none_match,
-        if_modified_since,
-        if_unmodified_since,
-    ) {
-        Err(Error::Client(e)) if e.code() == &s3s::S3ErrorCode::NotModified => Err(client_err!(
-            PreconditionFailed,
-            "At least one of the pre-conditions you specified did not hold"
-        )),
-        other => other,
+/// The `x-amz-copy-source-if-*` headers of a copy.
+pub(super) struct CopyConditions<'a> {
+    pub if_match: Option<&'a ETagCondition>,
+    pub if_none_match: Option<&'a ETagCondition>,
+    pub if_modified_since: Option<&'a Timestamp>,
+    pub if_unmodified_since: Option<&'a Timestamp>,
+}
+
+impl Embedded {
+    /// The source object of a copy and its inline bytes, after its conditions held: every
+    /// failed condition is 412 (there is no 304 for a copy).
+    pub(super) fn load_copy_source(
+        &self,
+        source: &CopySource,
+        cond: CopyConditions<'_>,
+    ) -> Result<(
+        ObjectRecord,
+        std::collections::HashMap<String, bytes::Bytes>,
+    )> {
+        let CopySource::Bucket { bucket, key, .. } = source else {
+            return Err(client_err!(
+                NotImplemented,
+                "Only bucket copy sources are supported"
+            ));
+        };
+        let (src, inline) = self
+            .load(bucket, key)?
+            .ok_or_else(|| client_err!(NoSuchKey, "The specified key does not exist."))?;
+        match check_read_conditions(
+            &src,
+            cond.if_match,
+            cond.if_none_match,
+            cond.if_modified_since,
+            cond.if_unmodified_since,
+        ) {
+            Err(Error::Client(e)) if e.code() == &s3s::S3ErrorCode::NotModified => {
+                Err(client_err!(
+                    PreconditionFailed,
+                    "At least one of the pre-conditions you specified did not hold"
+                ))
+            }
+            Err(e) => Err(e),
+            Ok(()) => Ok((src, inline)),
+        }
+    }
+}
+
+/// The byte range a GET or HEAD asks for, checked against the object size (416 otherwise).
+fn requested_range(range: Option<&Range>, size: u64) -> Result<Option<std::ops::Range<u64>>> {
+    range
+        .map(|r| {
+            r.check(size)
+                .map_err(|_| client_err!(InvalidRange, "The requested range is not satisfiable"))
+        })
+        .transpose()
+}
+
+/// Content-Length and Content-Range of a (possibly ranged) response.
+fn content_span(range: Option<&std::ops::Range<u64>>, size: u64) -> (u64, Option<String>) {
+    match range {
+        Some(r) => (
+            r.end - r.start,
+            Some(format!("bytes {}-{}/{size}", r.start, r.end - 1)),
+        ),
+        None => (size, None),
     }
 }
 

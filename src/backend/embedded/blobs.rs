@@ -198,6 +198,10 @@ pub fn body_error(e: &impl std::fmt::Display) -> Error {
 }
 
 /// The disk side of [`BlobDirs::write_stream`]: hash, write, fsync, rename, fsync the directory.
+///
+/// Hashing (MD5 for the ETag, plus any requested checksums) and writing run on two threads
+/// joined by a short bounded channel, so a large upload uses a core for each instead of doing
+/// both in turn; writes go through a 1 MiB buffer to keep system calls few.
 fn write_blob(
     tmp_path: &Path,
     final_path: &Path,
@@ -205,22 +209,43 @@ fn write_blob(
     mut hasher: ChecksumHasher,
 ) -> Result<Written> {
     let mut guard = TempGuard(Some(tmp_path.to_owned()));
-    let mut file = File::create(tmp_path).map_err(Error::io("creating temp blob"))?;
+    let file = File::create(tmp_path).map_err(Error::io("creating temp blob"))?;
+    let (to_disk, from_hasher) = std::sync::mpsc::sync_channel::<Bytes>(PIPELINE_DEPTH);
+    let disk = std::thread::Builder::new()
+        .name("blob-write".into())
+        .spawn(move || -> Result<File> {
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+            for chunk in from_hasher {
+                out.write_all(&chunk)
+                    .map_err(Error::io("writing temp blob"))?;
+            }
+            out.into_inner()
+                .map_err(|e| Error::io("writing temp blob")(e.into_error()))
+        })
+        .map_err(Error::io("spawning blob writer"))?;
     let mut md5 = Md5::new();
     let mut size: u64 = 0;
-    loop {
+    let complete = loop {
         match rx.blocking_recv() {
             Some(Some(chunk)) => {
                 md5.update(&chunk);
                 hasher.update(&chunk);
-                file.write_all(&chunk)
-                    .map_err(Error::io("writing temp blob"))?;
                 size += chunk.len() as u64;
+                if to_disk.send(chunk).is_err() {
+                    break true; // the writer failed: its error is returned below
+                }
             }
-            Some(None) => break,
+            Some(None) => break true,
             // Closed without the end marker: the body failed; the guard drops the temp file.
-            None => return Err(crate::error::client_err!(IncompleteBody)),
+            None => break false,
         }
+    };
+    drop(to_disk);
+    let file = disk
+        .join()
+        .map_err(|_| Error::Bug("blob writer thread panicked"))??;
+    if !complete {
+        return Err(crate::error::client_err!(IncompleteBody));
     }
     file.sync_all().map_err(Error::io("fsync of blob"))?;
     drop(file);

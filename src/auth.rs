@@ -154,6 +154,8 @@ impl S3Access for Access {
             }
         };
         match bucket.and_then(|b| self.gateway.cached(&b)) {
+            // Creating a taken name is answered by the gateway (BucketAlreadyExists), not 403.
+            Some(_) if op == "CreateBucket" && who != Principal::Anonymous => {}
             Some(rec) => authorize(&who, op, &rec)?,
             // No such bucket (or the root): anonymous callers learn nothing; signed callers go
             // on to CreateBucket, ListBuckets or a NoSuchBucket answer.

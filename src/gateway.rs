@@ -355,6 +355,27 @@ impl Gateway {
     }
 }
 
+/// Most of a refused upload's body read and discarded before answering, so that the client,
+/// still sending, can read the error instead of a connection reset (closing a socket with
+/// unread data resets it). Larger bodies are cut off: such clients should send
+/// `Expect: 100-continue`.
+const DRAIN_REFUSED_BODY_BYTES: u64 = 1 << 20;
+
+/// Returns `error` after draining up to [`DRAIN_REFUSED_BODY_BYTES`] of the refused body.
+async fn refuse_upload(body: Option<StreamingBlob>, error: s3s::S3Error) -> s3s::S3Error {
+    use futures::StreamExt;
+    if let Some(mut body) = body {
+        let mut seen = 0u64;
+        while seen < DRAIN_REFUSED_BODY_BYTES {
+            match body.next().await {
+                Some(Ok(chunk)) => seen += chunk.len() as u64,
+                _ => break,
+            }
+        }
+    }
+    error
+}
+
 /// A request made by the gateway itself (control plane, copy-source checks).
 pub fn internal_request<T>(input: T, method: http::Method) -> S3Request<T> {
     S3Request {
@@ -639,14 +660,20 @@ gateway_s3_impl! {
 
         async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
             let len = req.input.content_length.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
-            let _admitted = self.admit(&req.input.bucket, len, 1)?;
+            let _admitted = match self.admit(&req.input.bucket, len, 1) {
+                Ok(r) => r,
+                Err(e) => return Err(refuse_upload(req.input.body, e).await),
+            };
             let backend = self.backend_for(&req.input.bucket)?;
             backend.put_object(req).await
         }
 
         async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
             let len = req.input.content_length.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
-            let _admitted = self.admit(&req.input.bucket, len, 0)?;
+            let _admitted = match self.admit(&req.input.bucket, len, 0) {
+                Ok(r) => r,
+                Err(e) => return Err(refuse_upload(req.input.body, e).await),
+            };
             let backend = self.backend_for(&req.input.bucket)?;
             backend.upload_part(req).await
         }

@@ -1193,3 +1193,97 @@ async fn openapi_document_matches_the_routes() {
             .starts_with("text/html")
     );
 }
+
+#[tokio::test]
+async fn quotas_refuse_streamed_chunked_puts_copies_and_object_counts() {
+    let api = Api::start().await;
+    let name = bucket_name();
+    api.create_bucket(
+        &api.token,
+        json!({"name": name, "maxSizeBytes": 4096, "maxObjects": 2}),
+    )
+    .await;
+    let s3 = api.server.client();
+
+    // A body streamed from a file: the SDK sends it aws-chunked with a signed trailer, the
+    // decoded length is checked before any chunk is read.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.bin");
+    std::fs::write(&path, vec![5u8; 5000]).unwrap();
+    assert_s3_err(
+        s3.put_object()
+            .bucket(&name)
+            .key("chunked")
+            .body(ByteStream::from_path(&path).await.unwrap())
+            .send()
+            .await,
+        403,
+        "QuotaExceeded",
+    );
+    let small = dir.path().join("small.bin");
+    std::fs::write(&small, vec![6u8; 3000]).unwrap();
+    s3.put_object()
+        .bucket(&name)
+        .key("src")
+        .body(ByteStream::from_path(&small).await.unwrap())
+        .send()
+        .await
+        .unwrap();
+
+    // A copy is sized from its source: 3000 more bytes do not fit.
+    assert_s3_err(
+        s3.copy_object()
+            .bucket(&name)
+            .key("copy")
+            .copy_source(format!("{name}/src"))
+            .send()
+            .await,
+        403,
+        "QuotaExceeded",
+    );
+
+    // The object count limit holds independently of bytes.
+    s3.put_object()
+        .bucket(&name)
+        .key("second")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
+    assert_s3_err(
+        s3.put_object()
+            .bucket(&name)
+            .key("third")
+            .body(ByteStream::from_static(b"y"))
+            .send()
+            .await,
+        403,
+        "QuotaExceeded",
+    );
+    let st = api.stats(&name).await;
+    assert_eq!(
+        (st["objects"].as_u64(), st["bytes"].as_u64()),
+        (Some(2), Some(3001)),
+        "{st}"
+    );
+    let listed = s3.list_objects_v2().bucket(&name).send().await.unwrap();
+    assert_eq!(listed.key_count(), Some(2));
+    api.server.assert_no_panics();
+}
+
+#[tokio::test]
+async fn creating_another_users_bucket_name_is_a_conflict_not_a_denial() {
+    let api = Api::start().await;
+    let alice = api.user("alice").await;
+    let name = bucket_name();
+    api.create_bucket(&api.token, json!({"name": name})).await;
+    let err = api
+        .server
+        .client_with(&alice.access_key, &alice.secret_key)
+        .create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(&err), (409, "BucketAlreadyExists".to_owned()));
+}

@@ -106,7 +106,7 @@ impl Default for EmbeddedConfig {
     fn default() -> Self {
         Self {
             inline_threshold_bytes: 64 << 10,
-            read_chunk_bytes: 256 << 10,
+            read_chunk_bytes: 1 << 20,
         }
     }
 }

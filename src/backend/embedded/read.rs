@@ -2,15 +2,16 @@
 //!
 //! Every file the range touches is opened before the response starts, so an overwrite or
 //! delete that unlinks a blob mid-transfer cannot cut the stream short (an open file outlives
-//! its name). Chunks are read on demand as hyper polls the body: memory per download is one
+//! its name). Chunks are read on demand as hyper polls the body, each with one positional read
+//! on the blocking pool straight into the buffer that is sent: memory per download is one
 //! chunk, whatever the object size.
 
-use std::io::SeekFrom;
 use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::Stream;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::blobs::BlobDirs;
 use crate::error::{Error, Result};
@@ -20,7 +21,7 @@ use crate::meta::Segment;
 pub enum Piece {
     Inline(Bytes),
     File {
-        file: tokio::fs::File,
+        file: Arc<std::fs::File>,
         offset: u64,
         len: u64,
     },
@@ -52,9 +53,12 @@ pub async fn open_pieces(
             let to = usize::try_from(offset + len).map_err(|_| Error::Bug("offset overflow"))?;
             pieces.push(Piece::Inline(bytes.slice(from..to)));
         } else {
-            let file = tokio::fs::File::open(dirs.blob_path(&s.blob))
+            let path = dirs.blob_path(&s.blob);
+            let file = tokio::task::spawn_blocking(move || std::fs::File::open(path))
                 .await
+                .map_err(|_| Error::Bug("open task panicked"))?
                 .map_err(Error::io("opening blob"))?;
+            let file = Arc::new(file);
             pieces.push(Piece::File { file, offset, len });
         }
     }
@@ -66,57 +70,42 @@ pub fn stream_pieces(
     pieces: Vec<Piece>,
     chunk: usize,
 ) -> impl Stream<Item = std::io::Result<Bytes>> + Send + Sync + 'static {
-    struct State {
-        pieces: std::vec::IntoIter<Piece>,
-        current: Option<(tokio::fs::File, u64)>,
-        chunk: usize,
-    }
-    let state = State {
-        pieces: pieces.into_iter(),
-        current: None,
-        chunk,
-    };
-    futures::stream::try_unfold(state, |mut st| async move {
+    let state = (pieces.into_iter(), None::<(Arc<std::fs::File>, u64, u64)>);
+    futures::stream::try_unfold(state, move |(mut pieces, mut current)| async move {
         loop {
-            if let Some((file, remaining)) = &mut st.current {
-                if *remaining == 0 {
-                    st.current = None;
+            if let Some((file, offset, remaining)) = current.take() {
+                if remaining == 0 {
                     continue;
                 }
-                let want = usize::try_from(*remaining)
-                    .unwrap_or(usize::MAX)
-                    .min(st.chunk);
-                let mut buf = BytesMut::with_capacity(want);
-                while buf.len() < want {
-                    let n = file.read_buf(&mut buf).await?;
-                    if n == 0 {
-                        return Err(std::io::Error::new(
-                            std::io::ErrorKind::UnexpectedEof,
-                            "blob is shorter than its record",
-                        ));
+                let want = usize::try_from(remaining).unwrap_or(usize::MAX).min(chunk);
+                let reader = file.clone();
+                let buf = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+                    let mut buf = vec![0u8; want];
+                    reader.read_exact_at(&mut buf, offset)?;
+                    Ok(buf)
+                })
+                .await
+                .map_err(|_| std::io::Error::other("blob read task panicked"))?
+                .map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        std::io::Error::new(e.kind(), "blob is shorter than its record")
+                    } else {
+                        e
                     }
-                }
-                *remaining -= buf.len() as u64;
-                return Ok(Some((buf.freeze(), st)));
+                })?;
+                let n = buf.len() as u64;
+                let next = (file, offset + n, remaining - n);
+                return Ok(Some((Bytes::from(buf), (pieces, Some(next)))));
             }
-            match st.pieces.next() {
+            match pieces.next() {
                 None => return Ok(None),
                 Some(Piece::Inline(bytes)) => {
                     if bytes.is_empty() {
                         continue;
                     }
-                    return Ok(Some((bytes, st)));
+                    return Ok(Some((bytes, (pieces, None))));
                 }
-                Some(Piece::File {
-                    mut file,
-                    offset,
-                    len,
-                }) => {
-                    if offset > 0 {
-                        file.seek(SeekFrom::Start(offset)).await?;
-                    }
-                    st.current = Some((file, len));
-                }
+                Some(Piece::File { file, offset, len }) => current = Some((file, offset, len)),
             }
         }
     })

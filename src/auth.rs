@@ -173,13 +173,23 @@ impl S3Access for Access {
 /// domain itself and every other Host (an IP, `localhost`, a proxy's name) mean path style.
 pub struct BaseDomainHost {
     base: String,
+    /// Website hosts (linked domains, `<bucket>.<website base>`) name their bucket too, so a
+    /// presigned URL on a bucket's own domain works.
+    websites: Option<(crate::gateway::Gateway, String)>,
 }
 
 impl BaseDomainHost {
     pub fn new(base: &str) -> Self {
         Self {
             base: base.trim_end_matches('.').to_ascii_lowercase(),
+            websites: None,
         }
+    }
+
+    /// Also maps website hosts to their buckets.
+    pub fn with_websites(mut self, gateway: crate::gateway::Gateway, website_base: &str) -> Self {
+        self.websites = Some((gateway, website_base.to_ascii_lowercase()));
+        self
     }
 }
 
@@ -194,6 +204,11 @@ impl S3Host for BaseDomainHost {
             return Ok(
                 VirtualHost::new(self.base.as_str()).with_bucket(bucket.to_ascii_lowercase())
             );
+        }
+        if let Some((gateway, website_base)) = &self.websites
+            && let Some(bucket) = gateway.website_bucket(name, &self.base, website_base)
+        {
+            return Ok(VirtualHost::new(name).with_bucket(bucket.name.clone()));
         }
         Ok(VirtualHost::new(name))
     }

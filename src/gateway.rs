@@ -346,6 +346,39 @@ impl Gateway {
         self.update_bucket(rec).await
     }
 
+    /// The bucket a website Host names: a linked domain, or `<bucket>.<website_base>`. Hosts of
+    /// the S3 API itself (IPs, the S3 base domain and its subdomains) name none.
+    pub fn website_bucket(
+        &self,
+        host: &str,
+        s3_base: &str,
+        website_base: &str,
+    ) -> Option<Arc<BucketRecord>> {
+        let host = host.to_ascii_lowercase();
+        if host.parse::<std::net::IpAddr>().is_ok()
+            || host == s3_base
+            || host.strip_suffix(s3_base).is_some_and(|p| p.ends_with('.'))
+        {
+            return None;
+        }
+        if let Some(name) = host
+            .strip_suffix(website_base)
+            .and_then(|p| p.strip_suffix('.'))
+            .filter(|p| !p.is_empty())
+        {
+            return self.cached(name);
+        }
+        let linked = self
+            .store
+            .read(|txn| {
+                let t = txn.open_table(crate::meta::DOMAINS)?;
+                Ok(t.get(host.as_str())?.map(|v| v.value().to_owned()))
+            })
+            .ok()
+            .flatten()?;
+        self.cached(&linked)
+    }
+
     /// Number of buckets (for metrics).
     pub fn bucket_count(&self) -> usize {
         self.buckets

@@ -102,7 +102,10 @@ impl App {
         builder.set_access(Access {
             gateway: gateway.clone(),
         });
-        builder.set_host(BaseDomainHost::new(&config.base_domain));
+        builder.set_host(
+            BaseDomainHost::new(&config.base_domain)
+                .with_websites((*gateway).clone(), &config.website_base_domain),
+        );
         let mut s3_config = s3s::config::S3Config::default();
         s3_config.xml_max_body_size = config.limits.max_xml_body_bytes;
         s3_config.post_object_max_file_size = config.limits.max_post_object_bytes;
@@ -379,8 +382,10 @@ async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let host = request_host(&req).map(str::to_owned);
-    // A website host never reaches the S3 API.
-    if let Some(bucket) = host.as_deref().and_then(|h| app.website_bucket(h)) {
+    // A website host serves its bucket as a website; signed requests (a presigned URL on the
+    // bucket's own domain) go to the S3 API, which maps the host to the bucket.
+    let website = host.as_deref().and_then(|h| app.website_bucket(h));
+    if let Some(bucket) = website.filter(|_| !is_signed(&req)) {
         let resp =
             crate::website::serve(&app.gateway, &bucket, &method, &path, req.headers()).await;
         app.metrics
@@ -547,6 +552,15 @@ fn range_is_signed<B>(req: &Request<B>) -> bool {
         .is_some_and(|list| list.split(';').any(|h| h.eq_ignore_ascii_case("range")))
 }
 
+/// Whether a request carries SigV4 credentials (header or presigned query).
+fn is_signed<B>(req: &Request<B>) -> bool {
+    req.headers().contains_key(http::header::AUTHORIZATION)
+        || req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|p| p.starts_with("X-Amz-Signature=")))
+}
+
 fn elapsed_micros(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
@@ -574,30 +588,11 @@ fn strip_port(host: &str) -> &str {
 impl App {
     /// The bucket a website Host serves: a linked domain, or `<bucket>.<website base>`.
     fn website_bucket(&self, host: &str) -> Option<Arc<crate::meta::BucketRecord>> {
-        let host = host.to_ascii_lowercase();
-        if host.parse::<std::net::IpAddr>().is_ok()
-            || host == self.config.base_domain
-            || host.ends_with(&format!(".{}", self.config.base_domain))
-        {
-            return None;
-        }
-        if let Some(name) = host
-            .strip_suffix(self.config.website_base_domain.as_str())
-            .and_then(|p| p.strip_suffix('.'))
-            .filter(|p| !p.is_empty())
-        {
-            return self.gateway.cached(name);
-        }
-        let linked = self
-            .gateway
-            .store()
-            .read(|txn| {
-                let t = txn.open_table(crate::meta::DOMAINS)?;
-                Ok(redb::ReadableTable::get(&t, host.as_str())?.map(|v| v.value().to_owned()))
-            })
-            .ok()
-            .flatten()?;
-        self.gateway.cached(&linked)
+        self.gateway.website_bucket(
+            host,
+            &self.config.base_domain,
+            &self.config.website_base_domain,
+        )
     }
 
     /// The bucket named by a virtual-host-style Host.

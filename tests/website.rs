@@ -351,3 +351,86 @@ async fn cors_rules_answer_preflight_and_decorate_responses() {
         403
     );
 }
+
+#[tokio::test]
+async fn linked_domain_serves_the_website_and_accepts_presigned_urls() {
+    let server = TestServer::start().await;
+    let (bucket, _, _) = website_bucket(&server, true).await;
+    let token = std::fs::read_to_string(server.data_dir().join("admin-token"))
+        .expect("admin-token file")
+        .trim()
+        .to_owned();
+    let http = http_client();
+    let linked = http
+        .post(format!(
+            "{}/api/buckets/{bucket}/domain",
+            server.admin_endpoint
+        ))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"domain": "assets.example.test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(linked.status(), 200, "{}", linked.text().await.unwrap());
+
+    let host = "assets.example.test";
+    let web = client_for(&server, host);
+    let base = format!("http://{host}:{}", server.s3_addr.port());
+    let page = web.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.text().await.unwrap(), "<h1>home</h1>");
+
+    // A presigned URL on the bucket's own domain reaches the S3 API (virtual-host style by
+    // domain), for a download and for an upload.
+    let sign = |method: &'static str, key: &str| {
+        bucketgate::presign::presign(
+            &bucketgate::presign::Presign {
+                method,
+                url: &format!("{base}/{key}"),
+                region: REGION,
+                access_key: ROOT_ACCESS_KEY,
+                secret_key: ROOT_SECRET_KEY,
+                expires_in: std::time::Duration::from_secs(300),
+            },
+            std::time::SystemTime::now(),
+        )
+        .unwrap()
+        .0
+    };
+    let put = web
+        .put(sign("PUT", "upload.txt"))
+        .body("via domain")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200, "{}", put.text().await.unwrap());
+    let got = web.get(sign("GET", "upload.txt")).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.text().await.unwrap(), "via domain");
+    let stored = server
+        .client()
+        .get_object()
+        .bucket(&bucket)
+        .key("upload.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"via domain"
+    );
+
+    // Unlinked, the host serves nothing any more.
+    let unlinked = http
+        .delete(format!(
+            "{}/api/buckets/{bucket}/domain",
+            server.admin_endpoint
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unlinked.status(), 200);
+    let gone = web.get(format!("{base}/")).send().await.unwrap();
+    assert_ne!(gone.status(), 200);
+}

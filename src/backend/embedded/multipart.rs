@@ -11,9 +11,7 @@ use s3s::{S3Request, S3Response};
 
 use super::Embedded;
 use super::commit::{self, WriteCondition};
-use super::object::{
-    ChecksumPlan, CopyConditions, etag, tags_from_header, to_metadata, verify_content_md5,
-};
+use super::object::{CopyConditions, Upload, etag, tags_from_header, to_metadata};
 use super::read::{open_pieces, stream_pieces};
 use crate::error::{Error, Result, client_err};
 use crate::meta::{
@@ -185,29 +183,22 @@ impl Embedded {
         let number = part_number(input.part_number)?;
         // Refuse an unknown upload before reading the body; the commit checks again.
         self.load_upload(&input.upload_id, &input.bucket, &input.key)?;
-        let expected = Checksums {
-            crc32: input.checksum_crc32,
-            crc32c: input.checksum_crc32c,
-            sha1: input.checksum_sha1,
-            sha256: input.checksum_sha256,
-            crc64nvme: input.checksum_crc64nvme,
+        let upload = Upload {
+            headers: &headers,
+            trailers: trailing_headers.as_ref(),
+            algorithm: input.checksum_algorithm.as_ref(),
+            expected: Checksums {
+                crc32: input.checksum_crc32,
+                crc32c: input.checksum_crc32c,
+                sha1: input.checksum_sha1,
+                sha256: input.checksum_sha256,
+                crc64nvme: input.checksum_crc64nvme,
+            },
+            content_md5: input.content_md5.as_deref(),
+            content_length: input.content_length,
+            limit: None,
         };
-        let plan = ChecksumPlan::new(&headers, input.checksum_algorithm.as_ref(), expected)?;
-        let (fresh, segments, written) = self
-            .store_body(input.body, input.content_length, None, plan.hasher)
-            .await?;
-        let verified =
-            verify_content_md5(input.content_md5.as_deref(), &written.md5_hex).and_then(|()| {
-                ChecksumPlan::verify(
-                    &plan.expected,
-                    trailing_headers.as_ref(),
-                    &written.checksums,
-                )
-            });
-        if let Err(e) = verified {
-            self.discard(fresh).await;
-            return Err(e);
-        }
+        let (fresh, segments, written) = self.receive(input.body, upload).await?;
         let part = PartRecord {
             size: written.size,
             etag: written.md5_hex,

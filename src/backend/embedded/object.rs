@@ -30,8 +30,20 @@ pub(super) fn etag(hex: &str) -> ETag {
     ETag::Strong(hex.to_owned())
 }
 
+/// What an upload request says about its body.
+pub(super) struct Upload<'a> {
+    pub headers: &'a HeaderMap,
+    pub trailers: Option<&'a s3s::TrailingHeaders>,
+    pub algorithm: Option<&'a ChecksumAlgorithm>,
+    /// Checksums sent in headers.
+    pub expected: Checksums,
+    pub content_md5: Option<&'a str>,
+    pub content_length: Option<i64>,
+    pub limit: Option<WriteLimit>,
+}
+
 /// Which checksums to compute for an upload, and the values the client announced in headers.
-pub(super) struct ChecksumPlan {
+struct ChecksumPlan {
     pub hasher: ChecksumHasher,
     pub expected: Checksums,
 }
@@ -121,7 +133,7 @@ impl ChecksumPlan {
     }
 }
 
-pub(super) fn verify_content_md5(content_md5: Option<&str>, md5_hex: &str) -> Result<()> {
+fn verify_content_md5(content_md5: Option<&str>, md5_hex: &str) -> Result<()> {
     use base64::Engine;
     let Some(b64) = content_md5 else {
         return Ok(());
@@ -152,22 +164,6 @@ pub(super) fn tags_from_header(h: Option<&str>) -> Result<Vec<(String, String)>>
     h.map(parse_tagging_header)
         .transpose()
         .map(Option::unwrap_or_default)
-}
-
-fn checksums_of(
-    input_crc32: Option<String>,
-    crc32c: Option<String>,
-    sha1: Option<String>,
-    sha256: Option<String>,
-    crc64: Option<String>,
-) -> Checksums {
-    Checksums {
-        crc32: input_crc32,
-        crc32c,
-        sha1,
-        sha256,
-        crc64nvme: crc64,
-    }
 }
 
 /// RFC 9110 precondition evaluation for reads: `Err(PreconditionFailed)` (412) or
@@ -319,6 +315,27 @@ impl Embedded {
         Ok((Some(FreshBlob { id, inline: None }), vec![seg], written))
     }
 
+    /// Stores an upload's body and checks it against what the client announced (Content-MD5,
+    /// checksum headers or aws-chunked trailers); a body that fails a check is discarded.
+    pub(super) async fn receive(
+        &self,
+        body: Option<StreamingBlob>,
+        upload: Upload<'_>,
+    ) -> Result<(Option<FreshBlob>, Vec<Segment>, Written)> {
+        let plan = ChecksumPlan::new(upload.headers, upload.algorithm, upload.expected)?;
+        let (fresh, segments, written) = self
+            .store_body(body, upload.content_length, upload.limit, plan.hasher)
+            .await?;
+        let verified = verify_content_md5(upload.content_md5, &written.md5_hex).and_then(|()| {
+            ChecksumPlan::verify(&plan.expected, upload.trailers, &written.checksums)
+        });
+        if let Err(e) = verified {
+            self.discard(fresh).await;
+            return Err(e);
+        }
+        Ok((fresh, segments, written))
+    }
+
     /// Drops a blob written for a request that then failed.
     pub(super) async fn discard(&self, fresh: Option<FreshBlob>) {
         if let Some(f) = fresh
@@ -364,34 +381,22 @@ impl Embedded {
             cond.check(current.as_ref())?;
         }
         let tags = tags_from_header(input.tagging.as_deref())?;
-        let expected = checksums_of(
-            input.checksum_crc32,
-            input.checksum_crc32c,
-            input.checksum_sha1,
-            input.checksum_sha256,
-            input.checksum_crc64nvme,
-        );
-        let plan = ChecksumPlan::new(&headers, input.checksum_algorithm.as_ref(), expected)?;
-        let (fresh, segments, written) = self
-            .store_body(
-                input.body,
-                input.content_length,
-                extensions.get::<WriteLimit>().copied(),
-                plan.hasher,
-            )
-            .await?;
-        let verified =
-            verify_content_md5(input.content_md5.as_deref(), &written.md5_hex).and_then(|()| {
-                ChecksumPlan::verify(
-                    &plan.expected,
-                    trailing_headers.as_ref(),
-                    &written.checksums,
-                )
-            });
-        if let Err(e) = verified {
-            self.discard(fresh).await;
-            return Err(e);
-        }
+        let upload = Upload {
+            headers: &headers,
+            trailers: trailing_headers.as_ref(),
+            algorithm: input.checksum_algorithm.as_ref(),
+            expected: Checksums {
+                crc32: input.checksum_crc32,
+                crc32c: input.checksum_crc32c,
+                sha1: input.checksum_sha1,
+                sha256: input.checksum_sha256,
+                crc64nvme: input.checksum_crc64nvme,
+            },
+            content_md5: input.content_md5.as_deref(),
+            content_length: input.content_length,
+            limit: extensions.get::<WriteLimit>().copied(),
+        };
+        let (fresh, segments, written) = self.receive(input.body, upload).await?;
         let record = ObjectRecord {
             version_id: None,
             delete_marker: false,

@@ -145,6 +145,12 @@ pub struct BucketStats {
     pub size_used_percent: Option<f64>,
     /// Objects as a percentage of `maxObjects`.
     pub objects_used_percent: Option<f64>,
+    /// S3 requests, failed ones (4xx/5xx), and bytes received and sent, since the gateway
+    /// started (kept in memory).
+    pub requests: u64,
+    pub errors: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 fn invalid(field: &str, msg: &str) -> Error {
@@ -520,13 +526,13 @@ impl Control {
     pub fn stats(&self, actor: &Actor, name: &str) -> Result<BucketStats> {
         let rec = self.bucket(actor, name)?;
         let usage = self.gateway.usage(name)?;
-        Ok(stats_of(&rec, &usage))
+        Ok(self.stats_of(&rec, &usage))
     }
 
     pub async fn sync(&self, actor: &Actor, name: &str) -> Result<BucketStats> {
         let rec = self.bucket(actor, name)?;
         let usage = self.gateway.sync_usage(name).await?;
-        Ok(stats_of(&rec, &usage))
+        Ok(self.stats_of(&rec, &usage))
     }
 
     // ---- domains ----
@@ -675,6 +681,20 @@ fn versioning_status(on: bool) -> String {
     if on { "Enabled" } else { "Suspended" }.to_owned()
 }
 
+impl Control {
+    fn stats_of(&self, rec: &BucketRecord, usage: &UsageRecord) -> BucketStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let c = self.gateway.counters.of(&rec.name);
+        BucketStats {
+            requests: c.requests.load(Relaxed),
+            errors: c.errors.load(Relaxed),
+            bytes_in: c.bytes_in.load(Relaxed),
+            bytes_out: c.bytes_out.load(Relaxed),
+            ..stats_of(rec, usage)
+        }
+    }
+}
+
 fn stats_of(rec: &BucketRecord, usage: &UsageRecord) -> BucketStats {
     let pct = |used: u64, max: Option<u64>| {
         max.map(|m| {
@@ -695,6 +715,10 @@ fn stats_of(rec: &BucketRecord, usage: &UsageRecord) -> BucketStats {
         max_objects: rec.quota.max_objects,
         size_used_percent: pct(usage.bytes, rec.quota.max_size_bytes),
         objects_used_percent: pct(usage.objects, rec.quota.max_objects),
+        requests: 0,
+        errors: 0,
+        bytes_in: 0,
+        bytes_out: 0,
     }
 }
 

@@ -38,6 +38,8 @@ pub struct State {
     buckets: RwLock<HashMap<String, Arc<BucketRecord>>>,
     /// Writes admitted against quotas and not finished yet.
     inflight: Arc<InFlight>,
+    /// Requests and bytes per bucket since start-up.
+    pub counters: crate::metrics::PerBucket,
 }
 
 impl std::ops::Deref for Gateway {
@@ -73,6 +75,7 @@ impl Gateway {
                 region,
                 buckets: RwLock::new(records),
                 inflight: Arc::new(InFlight::default()),
+                counters: crate::metrics::PerBucket::default(),
             }),
         })
     }
@@ -289,6 +292,7 @@ impl Gateway {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .remove(name);
+        self.counters.remove(name);
         tracing::info!(bucket = %name, "bucket deleted");
         Ok(())
     }

@@ -425,6 +425,13 @@ async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
         .headers()
         .get(http::header::CONTENT_LENGTH)
         .is_some_and(|v| v.as_bytes() == b"0");
+    let bytes_in: u64 = req
+        .headers()
+        .get("x-amz-decoded-content-length")
+        .or_else(|| req.headers().get(http::header::CONTENT_LENGTH))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let mut req = req;
     if let Some(refused) = screen_request(&mut req, app.config.limits.max_xml_body_bytes) {
         app.metrics
@@ -465,6 +472,22 @@ async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
         http::header::SERVER,
         http::HeaderValue::from_static("bucketgate"),
     );
+    if let Some(b) = bucket
+        .as_deref()
+        .filter(|b| app.gateway.cached(b).is_some())
+    {
+        // HEAD answers carry the object's Content-Length but no body.
+        let out = resp
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .filter(|_| method != http::Method::HEAD)
+            .unwrap_or(0);
+        app.gateway
+            .counters
+            .record(b, resp.status().as_u16(), bytes_in, out);
+    }
     let micros = elapsed_micros(started);
     app.metrics.record(resp.status().as_u16(), micros);
     tracing::debug!(%method, %path, status = resp.status().as_u16(), micros, "s3 request");
@@ -636,7 +659,8 @@ async fn handle_admin(app: &App, req: Request<Incoming>) -> Response<s3s::Body> 
         ("GET", "/metrics") => (
             StatusCode::OK,
             "text/plain; version=0.0.4",
-            app.metrics.render(app.gateway.bucket_count()),
+            app.metrics
+                .render(app.gateway.bucket_count(), &app.gateway.counters),
         ),
         _ => (
             StatusCode::NOT_FOUND,

@@ -1287,3 +1287,56 @@ async fn creating_another_users_bucket_name_is_a_conflict_not_a_denial() {
         .unwrap_err();
     assert_eq!(status_code(&err), (409, "BucketAlreadyExists".to_owned()));
 }
+
+#[tokio::test]
+async fn stats_and_metrics_count_requests_and_bytes_per_bucket() {
+    let api = Api::start().await;
+    let name = bucket_name();
+    api.create_bucket(&api.token, json!({"name": name})).await;
+    let s3 = api.server.client();
+    s3.put_object()
+        .bucket(&name)
+        .key("a")
+        .body(ByteStream::from(vec![1u8; 1000]))
+        .send()
+        .await
+        .unwrap();
+    let got = s3.get_object().bucket(&name).key("a").send().await.unwrap();
+    assert_eq!(got.body.collect().await.unwrap().into_bytes().len(), 1000);
+    assert!(
+        s3.head_object()
+            .bucket(&name)
+            .key("missing")
+            .send()
+            .await
+            .is_err()
+    );
+    // A HEAD's Content-Length is not counted as bytes sent.
+    s3.head_object()
+        .bucket(&name)
+        .key("a")
+        .send()
+        .await
+        .unwrap();
+
+    let st = api.stats(&name).await;
+    assert_eq!(st["requests"].as_u64(), Some(4), "{st}");
+    assert_eq!(st["errors"].as_u64(), Some(1), "{st}");
+    assert_eq!(st["bytesIn"].as_u64(), Some(1000), "{st}");
+    assert_eq!(st["bytesOut"].as_u64(), Some(1000), "{st}");
+
+    let metrics = http_client()
+        .get(format!("{}/metrics", api.server.admin_endpoint))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "bucketgate_bucket_requests_total{{bucket=\"{name}\"}} 4"
+        )),
+        "{metrics}"
+    );
+}

@@ -236,7 +236,8 @@ fn schemas() -> Value {
     let stats = json!({"type": "object", "required": ["bucket", "status", "objects", "bytes", "pendingBytes"], "properties": {
         "bucket": s("string"), "status": s("string"), "objects": s("integer"), "bytes": s("integer"),
         "pendingBytes": s("integer"), "maxSizeBytes": ns("integer"), "maxObjects": ns("integer"),
-        "sizeUsedPercent": ns("number"), "objectsUsedPercent": ns("number")}});
+        "sizeUsedPercent": ns("number"), "objectsUsedPercent": ns("number"),
+        "requests": s("integer"), "errors": s("integer"), "bytesIn": s("integer"), "bytesOut": s("integer")}});
     json!({
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message"],

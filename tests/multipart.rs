@@ -624,3 +624,111 @@ async fn part_number_out_of_range_is_invalid_argument() {
         raw.assert_error(400, "InvalidArgument");
     }
 }
+
+#[tokio::test]
+async fn get_and_head_by_part_number() {
+    let server = TestServer::start().await;
+    let s3 = server.client();
+    let bucket = server.bucket(&s3).await;
+    let first = pattern(7, 0, 5 * MIB);
+    let second = pattern(7, 5 * MIB as u64, MIB);
+    let up = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("parts")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let mut done = Vec::new();
+    for (n, data) in [(1, &first), (2, &second)] {
+        let part = s3
+            .upload_part()
+            .bucket(&bucket)
+            .key("parts")
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap();
+        done.push(
+            aws_sdk_s3::types::CompletedPart::builder()
+                .part_number(n)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        );
+    }
+    s3.complete_multipart_upload()
+        .bucket(&bucket)
+        .key("parts")
+        .upload_id(id)
+        .multipart_upload(
+            aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let part2 = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("parts")
+        .part_number(2)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part2.parts_count(), Some(2));
+    assert_eq!(
+        part2.content_range(),
+        Some(format!("bytes {}-{}/{}", 5 * MIB, 6 * MIB - 1, 6 * MIB).as_str())
+    );
+    assert_eq!(
+        part2.body.collect().await.unwrap().into_bytes().as_ref(),
+        second.as_slice()
+    );
+
+    let head1 = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("parts")
+        .part_number(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head1.content_length(), Some(5 * MIB as i64));
+
+    let err = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("parts")
+        .part_number(3)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(&err), (416, "InvalidPartNumber".to_owned()));
+
+    // A single-part object has exactly one part: itself.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("single")
+        .body(ByteStream::from_static(b"whole"))
+        .send()
+        .await
+        .unwrap();
+    let one = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("single")
+        .part_number(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        one.body.collect().await.unwrap().into_bytes().as_ref(),
+        b"whole"
+    );
+    server.assert_no_panics();
+}

@@ -247,6 +247,9 @@ pub struct ObjectRecord {
     /// Number of parts for multipart objects.
     #[serde(default)]
     pub parts_count: Option<u32>,
+    /// Size of each part of a multipart object, in order (for `GET ?partNumber=`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_sizes: Vec<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
     /// The bytes, in order.

@@ -602,6 +602,7 @@ fn build_record(
         checksums,
         tags: upload.tags.clone(),
         parts_count: u32::try_from(chosen.len()).ok(),
+        part_sizes: chosen.iter().map(|p| p.size).collect(),
         storage_class: upload.storage_class.clone(),
         segments: chosen
             .iter()

@@ -416,6 +416,7 @@ impl Embedded {
             checksums: written.checksums,
             tags,
             parts_count: None,
+            part_sizes: Vec::new(),
             storage_class: input.storage_class.map(|s| s.as_str().to_owned()),
             segments,
         };
@@ -465,7 +466,10 @@ impl Embedded {
                 input.if_modified_since.as_ref(),
                 input.if_unmodified_since.as_ref(),
             )?;
-            let range = requested_range(input.range.as_ref(), rec.size)?;
+            let range = match input.part_number {
+                Some(n) => part_range(&rec, n)?,
+                None => requested_range(input.range.as_ref(), rec.size)?,
+            };
             let span = range.clone().unwrap_or(0..rec.size);
             match open_pieces(self.dirs(), &rec.segments, span, |id| {
                 inline.get(id).cloned()
@@ -543,7 +547,10 @@ impl Embedded {
             input.if_modified_since.as_ref(),
             input.if_unmodified_since.as_ref(),
         )?;
-        let range = requested_range(input.range.as_ref(), rec.size)?;
+        let range = match input.part_number {
+            Some(n) => part_range(&rec, n)?,
+            None => requested_range(input.range.as_ref(), rec.size)?,
+        };
         let (content_length, content_range) = content_span(range.as_ref(), rec.size);
         let with_checksums = input
             .checksum_mode
@@ -891,6 +898,33 @@ fn requested_range(range: Option<&Range>, size: u64) -> Result<Option<std::ops::
                 .map_err(|_| client_err!(InvalidRange, "The requested range is not satisfiable"))
         })
         .transpose()
+}
+
+/// The byte range of part `n` (1-based) of an object; a single-part object has one part.
+fn part_range(rec: &ObjectRecord, n: i32) -> Result<Option<std::ops::Range<u64>>> {
+    let invalid = || {
+        let mut e = s3s::S3Error::with_message(
+            s3s::S3ErrorCode::Custom("InvalidPartNumber".into()),
+            "The requested partnumber is not satisfiable",
+        );
+        e.set_status_code(http::StatusCode::RANGE_NOT_SATISFIABLE);
+        Error::Client(e)
+    };
+    let index = usize::try_from(n)
+        .ok()
+        .filter(|&i| i >= 1)
+        .ok_or_else(invalid)?
+        - 1;
+    if rec.part_sizes.is_empty() {
+        return match index {
+            0 if rec.size == 0 => Ok(None),
+            0 => Ok(Some(0..rec.size)),
+            _ => Err(invalid()),
+        };
+    }
+    let size = *rec.part_sizes.get(index).ok_or_else(invalid)?;
+    let start: u64 = rec.part_sizes[..index].iter().sum();
+    Ok((size > 0).then_some(start..start + size))
 }
 
 /// Content-Length and Content-Range of a (possibly ranged) response.

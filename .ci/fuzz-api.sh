@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-bin=${BUCKETGATE_BIN:-$PWD/target/release/bucketgate}
+bin=${BUCKETGATE_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/bucketgate}
 if [[ ! -x "$bin" ]]; then
     cargo build --release --locked
 fi

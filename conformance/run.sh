@@ -681,13 +681,13 @@ run_scenario() { # NAME FUNCTION
 random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 
 find_or_build_server() {
-    local bin=${BUCKETGATE_BIN:-$REPO_ROOT/target/release/bucketgate}
+    local bin=${BUCKETGATE_BIN:-${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/bucketgate}
     if [[ -z ${BUCKETGATE_BIN:-} && ! -x $bin ]]; then
         echo "# building bucketgate (cargo build --release)" >&2
         local locked=()
         [[ -f $REPO_ROOT/Cargo.lock ]] && locked=(--locked)
         (cd "$REPO_ROOT" && cargo build --release "${locked[@]}" >&2)
-        bin=$REPO_ROOT/target/release/bucketgate
+        bin=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release/bucketgate
     fi
     printf '%s\n' "$bin"
 }

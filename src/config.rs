@@ -32,6 +32,10 @@ pub struct Config {
     /// S3 endpoint URL handed out in connection details and presigned URLs (e.g.
     /// `https://s3.example.com`). Unset: `http://<listen>`.
     pub public_endpoint: Option<String>,
+    /// Backend of buckets created over S3 (and over the API without a choice).
+    pub default_backend: crate::meta::BackendKind,
+    /// The S3 endpoint of the `remote` backend.
+    pub remote: Option<crate::backend::remote::RemoteConfig>,
     /// Optional HTTPS listener for the S3 API and websites (certificates by SNI).
     pub tls: Option<crate::tls::TlsConfig>,
     /// Limits that protect the server from clients.
@@ -82,6 +86,8 @@ impl Default for Config {
             ],
             admin_token: None,
             public_endpoint: None,
+            default_backend: crate::meta::BackendKind::Embedded,
+            remote: None,
             tls: None,
             limits: Limits::default(),
             embedded: EmbeddedConfig::default(),

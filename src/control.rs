@@ -454,7 +454,7 @@ impl Control {
         let mut rec = BucketRecord::new(
             &req.name,
             &owner,
-            req.backend.unwrap_or(BackendKind::Embedded),
+            req.backend.unwrap_or(self.gateway.default_backend()),
             &region,
         );
         rec.team = req.team;

@@ -40,6 +40,10 @@ pub struct State {
     inflight: Arc<InFlight>,
     /// Requests and bytes per bucket since start-up.
     pub counters: crate::metrics::PerBucket,
+    /// The remote S3 endpoint, when configured.
+    remote: Option<crate::backend::remote::Remote>,
+    /// Backend of buckets created over S3 (and over the API without a choice).
+    default_backend: BackendKind,
 }
 
 impl std::ops::Deref for Gateway {
@@ -56,6 +60,8 @@ impl Gateway {
         embedded: Embedded,
         keys: Arc<crate::auth::KeyStore>,
         region: String,
+        remote: Option<crate::backend::remote::Remote>,
+        default_backend: BackendKind,
     ) -> Result<Self> {
         let records = store.read(|txn| {
             let table = txn.open_table(BUCKETS)?;
@@ -76,6 +82,8 @@ impl Gateway {
                 buckets: RwLock::new(records),
                 inflight: Arc::new(InFlight::default()),
                 counters: crate::metrics::PerBucket::default(),
+                remote,
+                default_backend,
             }),
         })
     }
@@ -94,15 +102,57 @@ impl Gateway {
             .ok_or_else(|| client_err!(NoSuchBucket, "The specified bucket does not exist"))
     }
 
-    fn backend(&self, rec: &BucketRecord) -> &dyn S3 {
+    /// The in-process backend of a bucket. Remote buckets are served by the forwarding route
+    /// (`backend::remote`), which takes their requests before operations are parsed.
+    fn backend(&self, rec: &BucketRecord) -> S3Result<&dyn S3> {
         match rec.backend {
-            BackendKind::Embedded => &self.embedded,
+            BackendKind::Embedded => Ok(&self.embedded),
+            BackendKind::Remote => Err(s3_error!(
+                NotImplemented,
+                "This operation is not available for buckets on a remote endpoint"
+            )),
         }
     }
 
     fn backend_for(&self, bucket: &str) -> S3Result<&dyn S3> {
         let rec = self.resolve_bucket(bucket)?;
-        Ok(self.backend(&rec))
+        self.backend(&rec)
+    }
+
+    /// The backend new buckets get unless they choose.
+    pub fn default_backend(&self) -> BackendKind {
+        self.default_backend
+    }
+
+    /// Admits a write against the bucket's quota (for the forwarding route).
+    pub fn admit_write(
+        &self,
+        bucket: &str,
+        bytes: u64,
+        objects: u64,
+    ) -> S3Result<Option<Reservation>> {
+        self.admit(bucket, bytes, objects)
+    }
+
+    /// Counts an upload forwarded to a remote bucket. Overwrites are counted as new objects,
+    /// so this usage is an upper bound until a sync.
+    pub async fn note_upload(&self, bucket: &str, bytes: u64) {
+        let name = bucket.to_owned();
+        let result = self
+            .store
+            .write(move |txn| {
+                let mut table = txn.open_table(USAGE)?;
+                let mut usage: UsageRecord = get_json(&table, name.as_str())?.unwrap_or_default();
+                usage.objects += 1;
+                usage.bytes += bytes;
+                let encoded = serde_json::to_vec(&usage)?;
+                table.insert(name.as_str(), encoded.as_slice())?;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(bucket, error = %e, "cannot record usage of a forwarded upload");
+        }
     }
 
     /// The caller behind an access key.
@@ -167,7 +217,7 @@ impl Gateway {
             .map_err(|_| s3_error!(InternalError))?;
         let mut head = internal_request(input, http::Method::HEAD);
         head.credentials = credentials.cloned();
-        let out = self.backend(&rec).head_object(head).await?;
+        let out = self.backend(&rec)?.head_object(head).await?;
         Ok(out
             .output
             .content_length
@@ -228,7 +278,7 @@ impl Gateway {
     /// The backend serving `bucket`, for calls made on the control plane's behalf.
     pub fn backend_of(&self, bucket: &str) -> Result<&dyn S3> {
         let rec = self.resolve_bucket(bucket)?;
-        Ok(self.backend(&rec))
+        self.backend(&rec).map_err(Error::Client)
     }
 
     /// Recomputes a bucket's usage from what its backend stores.
@@ -236,6 +286,10 @@ impl Gateway {
         let rec = self.resolve_bucket(bucket)?;
         match rec.backend {
             BackendKind::Embedded => self.embedded.recount_usage(bucket).await,
+            BackendKind::Remote => Err(client_err!(
+                NotImplemented,
+                "Usage of a remote bucket cannot be recounted yet"
+            )),
         }
     }
 
@@ -266,28 +320,79 @@ impl Gateway {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(record.name.clone(), record.clone());
-        let input = CreateBucketInput::builder()
-            .bucket(record.name.clone())
-            .build()
-            .map_err(|_| Error::Bug("building CreateBucketInput"))?;
-        self.backend(&record)
-            .create_bucket(internal_request(input, http::Method::PUT))
-            .await
-            .map_err(Error::Client)?;
+        if let Err(e) = self.create_in_backend(&record).await {
+            // Undo the record: a bucket its backend does not have must not be listed.
+            self.forget_bucket(&record.name).await?;
+            return Err(e);
+        }
         Ok(record)
+    }
+
+    async fn create_in_backend(&self, record: &BucketRecord) -> Result<()> {
+        match record.backend {
+            BackendKind::Embedded => {
+                let input = CreateBucketInput::builder()
+                    .bucket(record.name.clone())
+                    .build()
+                    .map_err(|_| Error::Bug("building CreateBucketInput"))?;
+                self.embedded
+                    .create_bucket(internal_request(input, http::Method::PUT))
+                    .await
+                    .map_err(Error::Client)?;
+            }
+            BackendKind::Remote => {
+                let remote = self.remote.as_ref().ok_or_else(|| {
+                    client_err!(InvalidArgument, "backend: no remote endpoint is configured")
+                })?;
+                remote
+                    .create_bucket(&record.name)
+                    .await
+                    .map_err(Error::Client)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a bucket's record and usage row (the backend already dropped its data).
+    async fn forget_bucket(&self, name: &str) -> Result<()> {
+        let key = name.to_owned();
+        self.store
+            .write(move |txn| {
+                txn.open_table(BUCKETS)?.remove(key.as_str())?;
+                txn.open_table(USAGE)?.remove(key.as_str())?;
+                Ok(())
+            })
+            .await?;
+        self.buckets
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(name);
+        Ok(())
     }
 
     /// Deletes a bucket through its backend (which refuses a non-empty one) and forgets it.
     pub async fn remove_bucket(&self, name: &str) -> Result<()> {
         let record = self.resolve_bucket(name)?;
-        let input = DeleteBucketInput::builder()
-            .bucket(name.to_owned())
-            .build()
-            .map_err(|_| Error::Bug("building DeleteBucketInput"))?;
-        self.backend(&record)
-            .delete_bucket(internal_request(input, http::Method::DELETE))
-            .await
-            .map_err(Error::Client)?;
+        match record.backend {
+            BackendKind::Embedded => {
+                let input = DeleteBucketInput::builder()
+                    .bucket(name.to_owned())
+                    .build()
+                    .map_err(|_| Error::Bug("building DeleteBucketInput"))?;
+                self.embedded
+                    .delete_bucket(internal_request(input, http::Method::DELETE))
+                    .await
+                    .map_err(Error::Client)?;
+            }
+            BackendKind::Remote => {
+                let remote = self
+                    .remote
+                    .as_ref()
+                    .ok_or(Error::Bug("remote bucket without endpoint"))?;
+                remote.delete_bucket(name).await.map_err(Error::Client)?;
+                self.forget_bucket(name).await?;
+            }
+        }
         self.buckets
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -332,6 +437,7 @@ impl Gateway {
             .insert(crate::policy::WriteLimit(headroom.unwrap_or(u64::MAX)));
         let out = self
             .backend(&rec)
+            .map_err(Error::Client)?
             .put_object(req)
             .await
             .map_err(Error::Client)?;
@@ -509,7 +615,7 @@ gateway_s3_impl! {
                     self.region
                 ));
             }
-            let record = BucketRecord::new(&name, &caller, BackendKind::Embedded, &self.region);
+            let record = BucketRecord::new(&name, &caller, self.default_backend, &self.region);
             let record = self.register_bucket(record).await?;
             tracing::info!(bucket = %name, backend = ?record.backend, "bucket created");
             Ok(S3Response::new(CreateBucketOutput {

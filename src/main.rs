@@ -55,6 +55,9 @@ struct ServeArgs {
     /// Region reported to clients [default: us-east-1].
     #[arg(long)]
     region: Option<String>,
+    /// Backend of buckets created over S3: embedded or remote (needs [remote] in the config).
+    #[arg(long, value_parser = ["embedded", "remote"])]
+    default_backend: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -95,6 +98,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(v) = args.region {
         config.region = v;
+    }
+    if let Some(v) = args.default_backend {
+        config.default_backend = if v == "remote" {
+            bucketgate::meta::BackendKind::Remote
+        } else {
+            bucketgate::meta::BackendKind::Embedded
+        };
     }
     raise_fd_limit();
 

@@ -67,6 +67,14 @@ pub fn strip_aws_chunked(encoding: Option<String>) -> Option<String> {
     (!rest.is_empty()).then(|| rest.join(","))
 }
 
+/// The text of the first `<tag>…</tag>` in a small XML document (S3 error bodies).
+pub fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{tag}>"))? + start;
+    Some(xml[start..end].to_owned())
+}
+
 /// Parses the `x-amz-tagging` header (a URL query string) into tags.
 pub fn parse_tagging_header(s: &str) -> Result<Vec<(String, String)>> {
     let mut tags = Vec::new();

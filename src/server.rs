@@ -40,6 +40,7 @@ pub enum StartError {
     Store(#[from] crate::error::Error),
     #[error("cannot write root credentials file: {0}")]
     RootFile(std::io::Error),
+    /// TLS or backend configuration that cannot be used.
     #[error("{0}")]
     Tls(String),
     #[error("BUCKETGATE_ROOT_ACCESS_KEY and BUCKETGATE_ROOT_SECRET_KEY must be set together")]
@@ -90,11 +91,24 @@ impl App {
         let keys = Arc::new(KeyStore::new(store.clone(), master));
         let root = bootstrap_root(&keys, dir, root_env).await?;
         let embedded = Embedded::open(store.clone(), dir, config.embedded.clone())?;
+        let remote = config
+            .remote
+            .clone()
+            .map(crate::backend::remote::Remote::new)
+            .transpose()
+            .map_err(StartError::Tls)?;
+        if config.default_backend == crate::meta::BackendKind::Remote && remote.is_none() {
+            return Err(StartError::Tls(
+                "default_backend = \"remote\" needs a [remote] section".into(),
+            ));
+        }
         let gateway = Arc::new(Gateway::new(
             store,
             embedded,
             keys.clone(),
             config.region.clone(),
+            remote.clone(),
+            config.default_backend,
         )?);
 
         let mut builder = S3ServiceBuilder::new((*gateway).clone());
@@ -102,6 +116,13 @@ impl App {
         builder.set_access(Access {
             gateway: gateway.clone(),
         });
+        if let Some(remote) = remote {
+            builder.set_route(crate::backend::remote::RemoteRoute {
+                gateway: (*gateway).clone(),
+                remote,
+                base_domain: config.base_domain.clone(),
+            });
+        }
         builder.set_host(
             BaseDomainHost::new(&config.base_domain)
                 .with_websites((*gateway).clone(), &config.website_base_domain),

@@ -18,6 +18,7 @@ pub fn now_millis() -> UnixMillis {
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     Embedded,
+    Remote,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

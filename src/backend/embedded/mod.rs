@@ -24,6 +24,7 @@ use crate::error::{Error, Result, client_err};
 use crate::meta::{BLOB_REFS, INLINE_BLOBS, OBJECTS, ObjectRecord, Store, get_json};
 
 pub use blobs::BlobDirs;
+pub use blobs::checksums_from as checksums_of;
 
 /// The embedded backend. Cheap to clone.
 #[derive(Clone)]

@@ -1,0 +1,305 @@
+//! The `remote` backend: a gateway whose buckets live on another S3 endpoint (here a second
+//! bucketgate, started separately), driven with the AWS SDK through the gateway.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use common::*;
+
+const GW_ACCESS_KEY: &str = "GATEWAYROOTKEY000001";
+const GW_SECRET_KEY: &str = "gatewayRootSecret0123456789abcdefghij";
+
+struct Gateway {
+    child: Child,
+    s3_endpoint: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Gateway {
+    fn start(upstream: &str) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "data_dir = \"{d}/data\"\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndefault_backend = \"remote\"\n\n[remote]\nendpoint = \"{upstream}\"\naccess_key = \"{ROOT_ACCESS_KEY}\"\nsecret_key = \"{ROOT_SECRET_KEY}\"\nbucket_prefix = \"gw-\"\ntimeout_secs = 5\n",
+            d = dir.path().display()
+        );
+        std::fs::write(dir.path().join("gw.toml"), config).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bucketgate"))
+            .args(["serve", "--config"])
+            .arg(dir.path().join("gw.toml"))
+            .env("BUCKETGATE_ROOT_ACCESS_KEY", GW_ACCESS_KEY)
+            .env("BUCKETGATE_ROOT_SECRET_KEY", GW_SECRET_KEY)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn gateway");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("bucketgate ready s3=") {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+                }
+            }
+        });
+        let s3_endpoint = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("gateway ready");
+        Gateway {
+            child,
+            s3_endpoint,
+            _dir: dir,
+        }
+    }
+
+    fn client(&self, server: &TestServer) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            server
+                .config_builder(GW_ACCESS_KEY, GW_SECRET_KEY)
+                .endpoint_url(&self.s3_endpoint)
+                .force_path_style(true)
+                .build(),
+        )
+    }
+}
+
+async fn bytes_of(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes()
+        .to_vec()
+}
+
+#[tokio::test]
+async fn remote_buckets_are_served_through_the_gateway() {
+    let mut upstream = TestServer::start().await;
+    let gw = Gateway::start(&upstream.s3_endpoint);
+    let s3 = gw.client(&upstream);
+    let direct = upstream.client();
+    let bucket = bucket_name();
+
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    direct
+        .head_bucket()
+        .bucket(format!("gw-{bucket}"))
+        .send()
+        .await
+        .expect("the bucket exists on the endpoint, prefixed");
+    let listed = s3.list_buckets().send().await.unwrap();
+    assert!(
+        listed
+            .buckets()
+            .iter()
+            .any(|b| b.name() == Some(bucket.as_str()))
+    );
+
+    // Single PUT (signed payload) and a streamed PUT (aws-chunked with a signed trailer).
+    let small = random_bytes(1000);
+    s3.put_object()
+        .bucket(&bucket)
+        .key("a/small")
+        .content_type("text/plain")
+        .metadata("color", "green")
+        .body(ByteStream::from(small.clone()))
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big");
+    let big = random_bytes(3 * MIB + 17);
+    std::fs::write(&path, &big).unwrap();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("a/big")
+        .body(ByteStream::from_path(&path).await.unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bytes_of(&s3, &bucket, "a/small").await, small);
+    assert_eq!(bytes_of(&s3, &bucket, "a/big").await, big);
+    assert_eq!(
+        bytes_of(&direct, &format!("gw-{bucket}"), "a/big").await,
+        big
+    );
+
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("a/small")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(1000));
+    assert_eq!(head.e_tag(), Some(quoted_md5(&small).as_str()));
+    assert_eq!(head.content_type(), Some("text/plain"));
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("color"))
+            .map(String::as_str),
+        Some("green")
+    );
+
+    let ranged = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("a/big")
+        .range("bytes=10-19")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        ranged.content_range(),
+        Some(format!("bytes 10-19/{}", big.len()).as_str())
+    );
+    assert_eq!(
+        ranged.body.collect().await.unwrap().into_bytes().as_ref(),
+        &big[10..20]
+    );
+
+    let list = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("a/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.key_count(), Some(2));
+
+    s3.copy_object()
+        .bucket(&bucket)
+        .key("copy")
+        .copy_source(format!("{bucket}/a/small"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bytes_of(&s3, &bucket, "copy").await, small);
+
+    // Multipart through the gateway.
+    let up = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("mp")
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap();
+    let p1 = pattern(3, 0, 5 * MIB);
+    let p2 = pattern(3, 5 * MIB as u64, MIB);
+    let mut parts = Vec::new();
+    for (n, data) in [(1, &p1), (2, &p2)] {
+        let r = s3
+            .upload_part()
+            .bucket(&bucket)
+            .key("mp")
+            .upload_id(id)
+            .part_number(n)
+            .body(ByteStream::from(data.clone()))
+            .send()
+            .await
+            .unwrap();
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(r.e_tag().unwrap())
+                .build(),
+        );
+    }
+    s3.complete_multipart_upload()
+        .bucket(&bucket)
+        .key("mp")
+        .upload_id(id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let whole = bytes_of(&s3, &bucket, "mp").await;
+    assert_eq!(whole.len(), 6 * MIB);
+    assert!(whole[..5 * MIB] == p1[..] && whole[5 * MIB..] == p2[..]);
+
+    // A presigned URL issued for the gateway works with a plain HTTP client.
+    let presigned = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("a/small")
+        .presigned(
+            aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(60)).unwrap(),
+        )
+        .await
+        .unwrap();
+    let got = http_client().get(presigned.uri()).send().await.unwrap();
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.unwrap().as_ref(), small.as_slice());
+
+    // Anonymous callers are refused at the gateway; errors of the endpoint come back as S3 errors.
+    let anon = http_client()
+        .get(format!("{}/{bucket}/a/small", gw.s3_endpoint))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), 403);
+    let missing = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("nope")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(&missing), (404, "NoSuchKey".to_owned()));
+
+    // S3 rules for deleting: not while it holds objects.
+    let err = s3.delete_bucket().bucket(&bucket).send().await.unwrap_err();
+    assert_eq!(status_code(&err).1, "BucketNotEmpty");
+    for key in ["a/small", "a/big", "copy", "mp"] {
+        s3.delete_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    assert!(
+        direct
+            .head_bucket()
+            .bucket(format!("gw-{bucket}"))
+            .send()
+            .await
+            .is_err()
+    );
+
+    // A dead endpoint is a 503, not a hang.
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    upstream.kill9();
+    let err = s3
+        .put_object()
+        .bucket(&bucket)
+        .key("x")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(&err).0, 503);
+}

@@ -290,8 +290,43 @@ async fn remote_buckets_are_served_through_the_gateway() {
             .is_err()
     );
 
-    // A dead endpoint is a 503, not a hang.
+    // A wrong aws-chunked trailer checksum aborts the upstream upload: nothing is stored.
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let data = random_bytes(200_000);
+    let mut body = Vec::new();
+    for c in data.chunks(64 * 1024) {
+        body.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        body.extend_from_slice(c);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(b"0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n");
+    let gw_addr: std::net::SocketAddr = gw
+        .s3_endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let resp = upstream
+        .signed("PUT", &format!("/{bucket}/bad-trailer"))
+        .to(gw_addr)
+        .credentials(GW_ACCESS_KEY, GW_SECRET_KEY)
+        .payload_hash("STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+        .header("content-encoding", "aws-chunked")
+        .header("x-amz-decoded-content-length", &data.len().to_string())
+        .header("x-amz-trailer", "x-amz-checksum-crc32")
+        .body(body)
+        .send()
+        .await;
+    resp.assert_error(400, "BadDigest");
+    let err = direct
+        .head_object()
+        .bucket(format!("gw-{bucket}"))
+        .key("bad-trailer")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(&err).0, 404);
+
+    // A dead endpoint is a 503, not a hang.
     upstream.kill9();
     let err = s3
         .put_object()

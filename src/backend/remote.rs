@@ -93,6 +93,9 @@ const PRESIGN_PARAMS: &[&str] = &[
     "X-Amz-Security-Token",
 ];
 
+/// The error a forwarded body ends with when its trailing checksum does not match.
+const TRAILER_MISMATCH: &str = "trailing checksum mismatch";
+
 fn unavailable(msg: &str) -> S3Error {
     let mut e = S3Error::with_message(S3ErrorCode::ServiceUnavailable, msg.to_owned());
     let mut h = HeaderMap::new();
@@ -172,6 +175,17 @@ impl Remote {
         match tokio::time::timeout(timeout, self.client.request(req)).await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => {
+                // The request body failing is the client's doing, not the endpoint's.
+                let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+                while let Some(err) = source {
+                    if err.to_string().contains(TRAILER_MISMATCH) {
+                        return Err(S3Error::with_message(
+                            S3ErrorCode::BadDigest,
+                            "The trailing checksum you specified did not match the calculated checksum.",
+                        ));
+                    }
+                    source = err.source();
+                }
                 tracing::warn!(error = %e, endpoint = %self.cfg.endpoint, "remote endpoint failed");
                 Err(unavailable("The bucket's storage endpoint is unreachable"))
             }
@@ -465,7 +479,14 @@ impl S3Route for RemoteRoute {
             forward.append(name.clone(), value.clone());
         }
         let body = match trailing_headers {
-            Some(trailers) => verify_trailer(body, trailers),
+            Some(trailers) => {
+                let announced = headers
+                    .get("x-amz-trailer")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                verify_trailer(body, trailers, &announced, length)
+            }
             None => body,
         };
         let resp = self
@@ -500,56 +521,94 @@ impl S3Route for RemoteRoute {
 }
 
 /// Passes `body` through, computing the checksum a trailer will announce, and fails the stream
-/// instead of ending it when the trailer does not match (the upstream upload is then aborted).
-fn verify_trailer(body: Body, trailers: s3s::TrailingHeaders) -> Body {
-    let hasher = s3s::checksum::ChecksumHasher {
-        crc32: Some(Default::default()),
-        crc32c: Some(Default::default()),
-        sha1: Some(Default::default()),
-        sha256: Some(Default::default()),
-        crc64nvme: Some(Default::default()),
+/// instead of finishing it when the trailer does not match (the upstream upload is then
+/// aborted). hyper stops polling a body once it has sent `Content-Length` bytes, so the check
+/// runs before the last bytes are handed over: the client's stream is read to its end (which
+/// parses the trailer) first.
+fn verify_trailer(
+    body: Body,
+    trailers: s3s::TrailingHeaders,
+    announced: &str,
+    length: Option<u64>,
+) -> Body {
+    // Only the algorithms the client announced in `x-amz-trailer` are computed.
+    let mut hasher = s3s::checksum::ChecksumHasher::default();
+    for name in announced.split(',').map(str::trim) {
+        match name {
+            "x-amz-checksum-crc32" => hasher.crc32 = Some(Default::default()),
+            "x-amz-checksum-crc32c" => hasher.crc32c = Some(Default::default()),
+            "x-amz-checksum-sha1" => hasher.sha1 = Some(Default::default()),
+            "x-amz-checksum-sha256" => hasher.sha256 = Some(Default::default()),
+            "x-amz-checksum-crc64nvme" => hasher.crc64nvme = Some(Default::default()),
+            _ => {}
+        }
+    }
+    struct State {
+        body: Body,
+        hasher: Option<s3s::checksum::ChecksumHasher>,
+        trailers: s3s::TrailingHeaders,
+        seen: u64,
+        length: Option<u64>,
+    }
+    let state = State {
+        body,
+        hasher: Some(hasher),
+        trailers,
+        seen: 0,
+        length,
     };
-    let stream = futures::stream::unfold(
-        (body, Some(hasher), trailers),
-        |(mut body, mut hasher, trailers)| async move {
-            let h = hasher.as_mut()?;
-            match body.next().await {
-                Some(Ok(chunk)) => {
-                    h.update(&chunk);
-                    Some((Ok(chunk), (body, hasher, trailers)))
-                }
-                Some(Err(e)) => Some((
-                    Err(std::io::Error::other(e.to_string())),
-                    (body, None, trailers),
-                )),
-                None => {
-                    let computed =
-                        crate::backend::embedded::checksums_of(hasher.take()?.finalize());
-                    let ok = trailers.read(|t| {
-                        let want =
-                            |n: &str| t.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-                        [
-                            (want("x-amz-checksum-crc32"), &computed.crc32),
-                            (want("x-amz-checksum-crc32c"), &computed.crc32c),
-                            (want("x-amz-checksum-sha1"), &computed.sha1),
-                            (want("x-amz-checksum-sha256"), &computed.sha256),
-                            (want("x-amz-checksum-crc64nvme"), &computed.crc64nvme),
-                        ]
-                        .iter()
-                        .all(|(want, got)| want.as_ref().is_none_or(|w| Some(w) == got.as_ref()))
-                    });
-                    match ok {
-                        Some(false) => Some((
-                            Err(std::io::Error::other("trailing checksum mismatch")),
-                            (body, None, trailers),
-                        )),
-                        _ => None,
-                    }
-                }
+    let stream = futures::stream::unfold(state, |mut st| async move {
+        let h = st.hasher.as_mut()?;
+        let chunk = match st.body.next().await {
+            Some(Ok(chunk)) => chunk,
+            Some(Err(e)) => {
+                st.hasher = None;
+                return Some((Err(std::io::Error::other(e.to_string())), st));
             }
-        },
-    );
+            None => {
+                return match trailer_matches(&st.trailers, st.hasher.take()?) {
+                    false => Some((Err(std::io::Error::other(TRAILER_MISMATCH)), st)),
+                    true => None,
+                };
+            }
+        };
+        h.update(&chunk);
+        st.seen += chunk.len() as u64;
+        if st.length.is_some_and(|n| st.seen >= n) {
+            // The last bytes: finish the client's stream (parsing its trailer) and check it
+            // before letting hyper complete the upstream request.
+            while let Some(Ok(_)) = st.body.next().await {}
+            let ok = trailer_matches(&st.trailers, st.hasher.take()?);
+            if !ok {
+                return Some((Err(std::io::Error::other(TRAILER_MISMATCH)), st));
+            }
+        }
+        Some((Ok(chunk), st))
+    });
     Body::http_body_unsync(http_body_util::StreamBody::new(
         stream.map(|r: std::io::Result<Bytes>| r.map(hyper::body::Frame::data)),
     ))
+}
+
+/// Whether every checksum the trailer announces equals the computed one (no trailer: true).
+fn trailer_matches(trailers: &s3s::TrailingHeaders, hasher: s3s::checksum::ChecksumHasher) -> bool {
+    let computed = crate::backend::embedded::checksums_of(hasher.finalize());
+    trailers
+        .read(|t| {
+            let want = |n: &str| t.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            [
+                (want("x-amz-checksum-crc32"), &computed.crc32),
+                (want("x-amz-checksum-crc32c"), &computed.crc32c),
+                (want("x-amz-checksum-sha1"), &computed.sha1),
+                (want("x-amz-checksum-sha256"), &computed.sha256),
+                (want("x-amz-checksum-crc64nvme"), &computed.crc64nvme),
+            ]
+            .iter()
+            .all(|(want, got)| match (want, got) {
+                (Some(w), Some(g)) => w == g,
+                // Not announced in x-amz-trailer, so not computed.
+                _ => true,
+            })
+        })
+        .unwrap_or(true)
 }

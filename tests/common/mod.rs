@@ -660,6 +660,12 @@ impl RawRequest {
         self.host = host.to_string();
         self
     }
+    /// Send to another server (the Host header follows).
+    pub fn to(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self.host = addr.to_string();
+        self
+    }
     /// Omit the Content-Length header (the body, if any, is still written).
     pub fn no_content_length(mut self) -> Self {
         self.content_length = false;

@@ -195,7 +195,7 @@ impl BaseDomainHost {
 
 impl S3Host for BaseDomainHost {
     fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
-        let name = strip_port(host);
+        let name = crate::request::strip_port(host);
         if let Some(bucket) = name
             .strip_suffix(self.base.as_str())
             .and_then(|rest| rest.strip_suffix('.'))
@@ -211,17 +211,6 @@ impl S3Host for BaseDomainHost {
             return Ok(VirtualHost::new(name).with_bucket(bucket.name.clone()));
         }
         Ok(VirtualHost::new(name))
-    }
-}
-
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        // [v6]:port
-        return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
-    }
-    match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
     }
 }
 

@@ -16,6 +16,7 @@ pub mod meta;
 pub mod metrics;
 pub mod policy;
 pub mod presign;
+pub mod request;
 pub mod s3util;
 pub mod secrets;
 pub mod server;

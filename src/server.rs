@@ -398,69 +398,85 @@ async fn accept_loop(
     }
 }
 
+/// What the S3 listener learns about a request before s3s takes it.
+struct S3Ctx {
+    started: Instant,
+    method: http::Method,
+    path: String,
+    host: Option<String>,
+    /// The bucket addressed (virtual-host or path style), if any.
+    bucket: Option<String>,
+    origin: Option<String>,
+    /// `Expect: 100-continue` was sent; hyper answers 100 only when the body is read.
+    expects_continue: bool,
+    empty_body: bool,
+    /// Request body bytes (decoded length for aws-chunked).
+    bytes_in: u64,
+}
+
+impl S3Ctx {
+    fn of(app: &App, req: &Request<Incoming>) -> Self {
+        let headers = req.headers();
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let path = req.uri().path().to_owned();
+        let host = crate::request::request_host(req).map(str::to_owned);
+        let bucket = host
+            .as_deref()
+            .and_then(|h| app.vhost_bucket(h))
+            .or_else(|| {
+                path.trim_start_matches('/')
+                    .split('/')
+                    .next()
+                    .filter(|b| !b.is_empty())
+                    .map(str::to_owned)
+            });
+        Self {
+            started: Instant::now(),
+            method: req.method().clone(),
+            bucket,
+            host,
+            path,
+            origin: text("origin").map(str::to_owned),
+            expects_continue: text("expect")
+                .is_some_and(|v| v.eq_ignore_ascii_case("100-continue")),
+            empty_body: text("content-length") == Some("0"),
+            bytes_in: text("x-amz-decoded-content-length")
+                .or_else(|| text("content-length"))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// The S3 listener: websites, CORS preflights, then the s3s service.
 async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let host = request_host(&req).map(str::to_owned);
+    let ctx = S3Ctx::of(app, &req);
     // A website host serves its bucket as a website; signed requests (a presigned URL on the
     // bucket's own domain) go to the S3 API, which maps the host to the bucket.
-    let website = host.as_deref().and_then(|h| app.website_bucket(h));
-    if let Some(bucket) = website.filter(|_| !is_signed(&req)) {
+    let website = ctx.host.as_deref().and_then(|h| app.website_bucket(h));
+    if let Some(bucket) = website.filter(|_| !crate::request::is_signed(&req)) {
         let resp =
-            crate::website::serve(&app.gateway, &bucket, &method, &path, req.headers()).await;
+            crate::website::serve(&app.gateway, &bucket, &ctx.method, &ctx.path, req.headers())
+                .await;
         app.metrics
-            .record(resp.status().as_u16(), elapsed_micros(started));
+            .record(resp.status().as_u16(), elapsed_micros(ctx.started));
         return resp;
     }
-    let bucket = host
-        .as_deref()
-        .and_then(|h| app.vhost_bucket(h))
-        .or_else(|| {
-            path.trim_start_matches('/')
-                .split('/')
-                .next()
-                .filter(|b| !b.is_empty())
-                .map(str::to_owned)
-        });
-    let origin = req
-        .headers()
-        .get(http::header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if crate::cors::is_preflight(&method, req.headers()) {
-        let resp = crate::cors::preflight(&app.cors_rules(bucket.as_deref()), req.headers());
+    if crate::cors::is_preflight(&ctx.method, req.headers()) {
+        let resp = crate::cors::preflight(&app.cors_rules(ctx.bucket.as_deref()), req.headers());
         app.metrics
-            .record(resp.status().as_u16(), elapsed_micros(started));
+            .record(resp.status().as_u16(), elapsed_micros(ctx.started));
         return resp;
     }
-    // hyper sends `100 Continue` only when a body is read. A client that sent
-    // `Expect: 100-continue` and got a final answer instead (an empty body, or an error before
-    // the body) must not reuse the connection: botocore keeps the first response's status line
-    // for the next response on it and stalls. AWS always answers 100; we close instead.
-    let expects_continue = req
-        .headers()
-        .get(http::header::EXPECT)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    let empty_body = req
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .is_some_and(|v| v.as_bytes() == b"0");
-    let bytes_in: u64 = req
-        .headers()
-        .get("x-amz-decoded-content-length")
-        .or_else(|| req.headers().get(http::header::CONTENT_LENGTH))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
     let mut req = req;
-    if let Some(refused) = screen_request(&mut req, app.config.limits.max_xml_body_bytes) {
+    if let Some(refused) =
+        crate::request::screen_request(&mut req, app.config.limits.max_xml_body_bytes)
+    {
         app.metrics
-            .record(refused.status().as_u16(), elapsed_micros(started));
+            .record(refused.status().as_u16(), elapsed_micros(ctx.started));
         return refused;
     }
-    let req = req.map(s3s::Body::from);
-    let mut resp = match app.s3.call(req).await {
+    let resp = match app.s3.call(req.map(s3s::Body::from)).await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::error!(error = ?e, "s3 service failed");
@@ -471,19 +487,29 @@ async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
             r
         }
     };
-    if resp.status() == StatusCode::NOT_MODIFIED {
+    finish_s3(app, &ctx, resp)
+}
+
+/// Final touches on an S3 response, then accounting.
+fn finish_s3(app: &App, ctx: &S3Ctx, mut resp: Response<s3s::Body>) -> Response<s3s::Body> {
+    let status = resp.status();
+    if status == StatusCode::NOT_MODIFIED {
         // A 304 carries no body; s3s renders the error document anyway.
         *resp.body_mut() = s3s::Body::empty();
         resp.headers_mut().remove(http::header::CONTENT_LENGTH);
         resp.headers_mut().remove(http::header::CONTENT_TYPE);
     }
-    if let Some(origin) = origin {
-        let rules = app.cors_rules(bucket.as_deref());
-        if let Some(rule) = crate::cors::find_rule(&rules, &origin, method.as_str(), &[]) {
-            crate::cors::apply(resp.headers_mut(), rule, &origin);
+    if let Some(origin) = &ctx.origin {
+        let rules = app.cors_rules(ctx.bucket.as_deref());
+        if let Some(rule) = crate::cors::find_rule(&rules, origin, ctx.method.as_str(), &[]) {
+            crate::cors::apply(resp.headers_mut(), rule, origin);
         }
     }
-    if expects_continue && (empty_body || !resp.status().is_success()) {
+    // A client that sent `Expect: 100-continue` and got a final answer instead of 100 (an empty
+    // body, or an error before the body) must not reuse the connection: botocore keeps that
+    // answer's status line for the next response on it and stalls. AWS always sends 100; we
+    // close instead.
+    if ctx.expects_continue && (ctx.empty_body || !status.is_success()) {
         resp.headers_mut().insert(
             http::header::CONNECTION,
             http::HeaderValue::from_static("close"),
@@ -493,7 +519,8 @@ async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
         http::header::SERVER,
         http::HeaderValue::from_static("bucketgate"),
     );
-    if let Some(b) = bucket
+    if let Some(b) = ctx
+        .bucket
         .as_deref()
         .filter(|b| app.gateway.cached(b).is_some())
     {
@@ -503,130 +530,20 @@ async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
-            .filter(|_| method != http::Method::HEAD)
+            .filter(|_| ctx.method != http::Method::HEAD)
             .unwrap_or(0);
         app.gateway
             .counters
-            .record(b, resp.status().as_u16(), bytes_in, out);
+            .record(b, status.as_u16(), ctx.bytes_in, out);
     }
-    let micros = elapsed_micros(started);
-    app.metrics.record(resp.status().as_u16(), micros);
-    tracing::debug!(%method, %path, status = resp.status().as_u16(), micros, "s3 request");
+    let micros = elapsed_micros(ctx.started);
+    app.metrics.record(status.as_u16(), micros);
+    tracing::debug!(method = %ctx.method, path = %ctx.path, status = status.as_u16(), micros, "s3 request");
     resp
-}
-
-/// Fixes or refuses what s3s would mishandle, before it sees the request:
-/// - a malformed `Range` header is ignored, as S3 does (s3s would answer 400);
-/// - a declared XML body (any request but an object upload or a form POST) larger than the
-///   cap is refused at once with `MaxMessageLengthExceeded` instead of being read.
-fn screen_request<B>(req: &mut Request<B>, max_xml: usize) -> Option<Response<s3s::Body>> {
-    let bad_range = req.headers().get(http::header::RANGE).is_some_and(|v| {
-        v.to_str()
-            .map_or(true, |r| s3s::dto::Range::parse(r).is_err())
-    });
-    // A signed Range header must stay (the signature covers it); s3s then answers 400.
-    if bad_range && !range_is_signed(req) {
-        req.headers_mut().remove(http::header::RANGE);
-    }
-    let declared = req
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())?;
-    let query = req.uri().query().unwrap_or("");
-    let is_xml_subresource = query.split('&').any(|p| {
-        let name = p.split('=').next().unwrap_or("");
-        matches!(
-            name,
-            "delete"
-                | "tagging"
-                | "cors"
-                | "website"
-                | "acl"
-                | "versioning"
-                | "lifecycle"
-                | "policy"
-                | "encryption"
-                | "notification"
-                | "replication"
-                | "object-lock"
-                | "retention"
-                | "legal-hold"
-                | "ownershipControls"
-                | "publicAccessBlock"
-        )
-    });
-    let completes_upload =
-        req.method() == http::Method::POST && query.split('&').any(|p| p.starts_with("uploadId="));
-    let xml = is_xml_subresource || completes_upload;
-    if xml && declared > max_xml as u64 {
-        let mut resp = Response::new(s3s::Body::from(format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>MaxMessageLengthExceeded</Code><Message>Your request was too big: XML bodies are limited to {max_xml} bytes.</Message></Error>"
-        )));
-        *resp.status_mut() = StatusCode::BAD_REQUEST;
-        resp.headers_mut().insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/xml"),
-        );
-        // The body is not read: the connection cannot be reused.
-        resp.headers_mut().insert(
-            http::header::CONNECTION,
-            http::HeaderValue::from_static("close"),
-        );
-        return Some(resp);
-    }
-    None
-}
-
-/// Whether `range` is among the SigV4 signed headers (header or presigned-query auth).
-fn range_is_signed<B>(req: &Request<B>) -> bool {
-    let from_header = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|a| a.split("SignedHeaders=").nth(1))
-        .map(|rest| rest.split([',', ' ']).next().unwrap_or("").to_owned());
-    let from_query = req.uri().query().and_then(|q| {
-        q.split('&')
-            .find_map(|p| p.strip_prefix("X-Amz-SignedHeaders="))
-            .map(|v| v.replace("%3B", ";").replace("%3b", ";"))
-    });
-    from_header
-        .or(from_query)
-        .is_some_and(|list| list.split(';').any(|h| h.eq_ignore_ascii_case("range")))
-}
-
-/// Whether a request carries SigV4 credentials (header or presigned query).
-fn is_signed<B>(req: &Request<B>) -> bool {
-    req.headers().contains_key(http::header::AUTHORIZATION)
-        || req
-            .uri()
-            .query()
-            .is_some_and(|q| q.split('&').any(|p| p.starts_with("X-Amz-Signature=")))
 }
 
 fn elapsed_micros(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
-}
-
-/// The Host of a request without its port, lower-cased (HTTP/2 uses the URI authority).
-fn request_host<B>(req: &Request<B>) -> Option<&str> {
-    let raw = req
-        .headers()
-        .get(http::header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| req.uri().authority().map(http::uri::Authority::as_str))?;
-    Some(strip_port(raw))
-}
-
-fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host;
-    }
-    match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    }
 }
 
 impl App {

@@ -310,13 +310,7 @@ fn split_target(uri: &Uri, headers: &HeaderMap, base_domain: &str) -> Option<(St
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    let host = host.rsplit_once(':').map_or(host, |(h, p)| {
-        if p.bytes().all(|b| b.is_ascii_digit()) {
-            h
-        } else {
-            host
-        }
-    });
+    let host = crate::request::strip_port(host);
     if let Some(bucket) = host
         .to_ascii_lowercase()
         .strip_suffix(base_domain)

@@ -286,10 +286,22 @@ impl Gateway {
         let rec = self.resolve_bucket(bucket)?;
         match rec.backend {
             BackendKind::Embedded => self.embedded.recount_usage(bucket).await,
-            BackendKind::Remote => Err(client_err!(
-                NotImplemented,
-                "Usage of a remote bucket cannot be recounted yet"
-            )),
+            BackendKind::Remote => {
+                let remote = self
+                    .remote
+                    .as_ref()
+                    .ok_or(Error::Bug("remote bucket without endpoint"))?;
+                let usage = remote.usage(bucket).await.map_err(Error::Client)?;
+                let (name, encoded) = (bucket.to_owned(), serde_json::to_vec(&usage)?);
+                self.store
+                    .write(move |txn| {
+                        txn.open_table(USAGE)?
+                            .insert(name.as_str(), encoded.as_slice())?;
+                        Ok(())
+                    })
+                    .await?;
+                Ok(usage)
+            }
         }
     }
 

@@ -17,7 +17,8 @@ const GW_SECRET_KEY: &str = "gatewayRootSecret0123456789abcdefghij";
 struct Gateway {
     child: Child,
     s3_endpoint: String,
-    _dir: tempfile::TempDir,
+    admin_endpoint: String,
+    dir: tempfile::TempDir,
 }
 
 impl Drop for Gateway {
@@ -49,17 +50,25 @@ impl Gateway {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix("bucketgate ready s3=") {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+                    let mut words = rest.split_whitespace();
+                    let s3 = words.next().unwrap_or("").to_owned();
+                    let admin = words
+                        .next()
+                        .and_then(|w| w.strip_prefix("admin="))
+                        .unwrap_or("")
+                        .to_owned();
+                    let _ = tx.send((s3, admin));
                 }
             }
         });
-        let s3_endpoint = rx
+        let (s3_endpoint, admin_endpoint) = rx
             .recv_timeout(Duration::from_secs(30))
             .expect("gateway ready");
         Gateway {
             child,
             s3_endpoint,
-            _dir: dir,
+            admin_endpoint,
+            dir,
         }
     }
 
@@ -156,6 +165,24 @@ async fn remote_buckets_are_served_through_the_gateway() {
             .and_then(|m| m.get("color"))
             .map(String::as_str),
         Some("green")
+    );
+
+    // Usage of a remote bucket is recounted from the endpoint on request.
+    let token = std::fs::read_to_string(gw.dir.path().join("data/admin-token")).unwrap();
+    let synced: serde_json::Value = http_client()
+        .post(format!("{}/api/buckets/{bucket}/sync", gw.admin_endpoint))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(synced["objects"].as_u64(), Some(2), "{synced}");
+    assert_eq!(
+        synced["bytes"].as_u64(),
+        Some(1000 + big.len() as u64),
+        "{synced}"
     );
 
     let ranged = s3

@@ -254,6 +254,58 @@ impl Remote {
         Err(upstream_error(status, &text))
     }
 
+    /// Counts the objects and bytes the endpoint holds for a bucket (ListObjectsV2, page by
+    /// page), to repair the usage that forwarded writes only estimate.
+    pub async fn usage(&self, bucket: &str) -> S3Result<crate::meta::UsageRecord> {
+        let mut usage = crate::meta::UsageRecord::default();
+        let mut token: Option<String> = None;
+        loop {
+            let mut target = format!(
+                "/{}?list-type=2&max-keys=1000",
+                self.upstream_bucket(bucket)
+            );
+            if let Some(t) = &token {
+                target.push_str("&continuation-token=");
+                target.push_str(
+                    &percent_encoding::utf8_percent_encode(t, percent_encoding::NON_ALPHANUMERIC)
+                        .to_string(),
+                );
+            }
+            let resp = self
+                .send(Method::GET, &target, HeaderMap::new(), Body::empty(), None)
+                .await?;
+            let status = resp.status();
+            // A page of 1000 keys is well under this; a larger answer is not a listing.
+            let limited = http_body_util::Limited::new(resp.into_body(), 16 << 20);
+            let xml = match limited.collect().await {
+                Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+                Err(_) => {
+                    return Err(unavailable(
+                        "The bucket's storage endpoint sent an unreadable listing",
+                    ));
+                }
+            };
+            if !status.is_success() {
+                return Err(upstream_error(status, &xml));
+            }
+            for size in xml.split("<Size>").skip(1) {
+                let n = size
+                    .split('<')
+                    .next()
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(0);
+                usage.objects += 1;
+                usage.bytes += n;
+            }
+            token = crate::s3util::xml_text(&xml, "NextContinuationToken");
+            let truncated =
+                crate::s3util::xml_text(&xml, "IsTruncated").is_some_and(|v| v == "true");
+            if !truncated || token.is_none() {
+                return Ok(usage);
+            }
+        }
+    }
+
     /// Deletes the bucket on the endpoint (S3 rules: it must be empty).
     pub async fn delete_bucket(&self, bucket: &str) -> S3Result<()> {
         let resp = self

@@ -247,7 +247,7 @@ impl Remote {
             )
             .await?;
         let status = resp.status();
-        let text = body_text(resp).await;
+        let text = body_text(resp, 64 << 10).await;
         if status.is_success() || text.contains("BucketAlreadyOwnedByYou") {
             return Ok(());
         }
@@ -275,16 +275,13 @@ impl Remote {
                 .send(Method::GET, &target, HeaderMap::new(), Body::empty(), None)
                 .await?;
             let status = resp.status();
-            // A page of 1000 keys is well under this; a larger answer is not a listing.
-            let limited = http_body_util::Limited::new(resp.into_body(), 16 << 20);
-            let xml = match limited.collect().await {
-                Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
-                Err(_) => {
-                    return Err(unavailable(
-                        "The bucket's storage endpoint sent an unreadable listing",
-                    ));
-                }
-            };
+            // A page of 1000 keys is well under this cap; a larger answer is not a listing.
+            let xml = body_text(resp, 16 << 20).await;
+            if status.is_success() && !xml.contains("ListBucketResult") {
+                return Err(unavailable(
+                    "The bucket's storage endpoint sent an unreadable listing",
+                ));
+            }
             if !status.is_success() {
                 return Err(upstream_error(status, &xml));
             }
@@ -318,7 +315,7 @@ impl Remote {
             )
             .await?;
         let status = resp.status();
-        let text = body_text(resp).await;
+        let text = body_text(resp, 64 << 10).await;
         if status.is_success() || text.contains("NoSuchBucket") {
             return Ok(());
         }
@@ -326,10 +323,12 @@ impl Remote {
     }
 }
 
-async fn body_text(resp: http::Response<hyper::body::Incoming>) -> String {
-    // Error documents are small; cap what is read anyway.
-    let limited = http_body_util::Limited::new(resp.into_body(), 64 << 10);
-    match limited.collect().await {
+/// A small response body as text, read up to `cap` bytes (error documents, listing pages).
+async fn body_text(resp: http::Response<hyper::body::Incoming>, cap: usize) -> String {
+    match http_body_util::Limited::new(resp.into_body(), cap)
+        .collect()
+        .await
+    {
         Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
         Err(_) => String::new(),
     }

@@ -36,6 +36,8 @@ pub struct Config {
     pub default_backend: crate::meta::BackendKind,
     /// The S3 endpoint of the `remote` backend.
     pub remote: Option<crate::backend::remote::RemoteConfig>,
+    /// The `container` backend: Docker, profiles, ports, timeouts.
+    pub container: crate::backend::container::ContainerConfig,
     /// Optional HTTPS listener for the S3 API and websites (certificates by SNI).
     pub tls: Option<crate::tls::TlsConfig>,
     /// Limits that protect the server from clients.
@@ -88,6 +90,7 @@ impl Default for Config {
             public_endpoint: None,
             default_backend: crate::meta::BackendKind::Embedded,
             remote: None,
+            container: crate::backend::container::ContainerConfig::default(),
             tls: None,
             limits: Limits::default(),
             embedded: EmbeddedConfig::default(),

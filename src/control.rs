@@ -73,6 +73,9 @@ pub struct BucketCreate {
     pub description: Option<String>,
     #[serde(default)]
     pub backend: Option<BackendKind>,
+    /// Backend profile of a container bucket (`minio`, `rustfs`, …; default from config).
+    #[serde(default)]
+    pub profile: Option<String>,
     #[serde(default)]
     pub region: Option<String>,
     #[serde(default)]
@@ -451,12 +454,13 @@ impl Control {
         if region != self.gateway.region() {
             return Err(invalid("region", "this gateway serves one region only"));
         }
-        let mut rec = BucketRecord::new(
+        let mut rec = self.gateway.new_record(
             &req.name,
             &owner,
             req.backend.unwrap_or(self.gateway.default_backend()),
             &region,
-        );
+            req.profile.as_deref(),
+        )?;
         rec.team = req.team;
         rec.workspace = req.workspace;
         rec.description = req.description;
@@ -637,9 +641,10 @@ impl Control {
 
     /// Deletes a bucket through its backend (S3 rules: it must be empty), then releases its
     /// domains; a refused delete leaves everything as it was.
-    pub async fn delete_bucket(&self, actor: &Actor, name: &str) -> Result<()> {
+    /// A container bucket's volume is removed too, unless `keep_volume`.
+    pub async fn delete_bucket(&self, actor: &Actor, name: &str, keep_volume: bool) -> Result<()> {
         let rec = self.bucket(actor, name)?;
-        self.gateway.remove_bucket(name).await?;
+        self.gateway.remove_bucket(name, keep_volume).await?;
         let (hosts, bucket) = (rec.domains.clone(), name.to_owned());
         self.gateway
             .store()
@@ -690,6 +695,7 @@ impl Control {
             errors: c.errors.load(Relaxed),
             bytes_in: c.bytes_in.load(Relaxed),
             bytes_out: c.bytes_out.load(Relaxed),
+            status: self.gateway.bucket_status(rec).0,
             ..stats_of(rec, usage)
         }
     }

@@ -55,9 +55,14 @@ struct ServeArgs {
     /// Region reported to clients [default: us-east-1].
     #[arg(long)]
     region: Option<String>,
-    /// Backend of buckets created over S3: embedded or remote (needs [remote] in the config).
-    #[arg(long, value_parser = ["embedded", "remote"])]
+    /// Backend of new buckets that do not choose one: embedded, container (one S3 server
+    /// container per bucket, through Docker) or remote (needs [remote] in the config).
+    #[arg(long, value_parser = ["embedded", "container", "remote"])]
     default_backend: Option<String>,
+    /// Backend profile of new container buckets (minio, rustfs, s3s-fs-test, or one from
+    /// [container.profiles] in the config) [default: minio].
+    #[arg(long)]
+    backend_profile: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -100,11 +105,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.region = v;
     }
     if let Some(v) = args.default_backend {
-        config.default_backend = if v == "remote" {
-            bucketgate::meta::BackendKind::Remote
-        } else {
-            bucketgate::meta::BackendKind::Embedded
+        config.default_backend = match v.as_str() {
+            "remote" => bucketgate::meta::BackendKind::Remote,
+            "container" => bucketgate::meta::BackendKind::Container,
+            _ => bucketgate::meta::BackendKind::Embedded,
         };
+    }
+    if let Some(v) = args.backend_profile {
+        config.container.profile = v;
     }
     raise_fd_limit();
 

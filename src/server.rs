@@ -88,13 +88,14 @@ impl App {
             .map_err(|e| StartError::DataDir(dir.display().to_string(), e))?;
         let master = Arc::new(MasterKey::load(master_env.as_deref(), dir)?);
         let store = Store::open(dir)?;
-        let keys = Arc::new(KeyStore::new(store.clone(), master));
+        let keys = Arc::new(KeyStore::new(store.clone(), master.clone()));
         let root = bootstrap_root(&keys, dir, root_env).await?;
         let embedded = Embedded::open(store.clone(), dir, config.embedded.clone())?;
+        let http = crate::backend::upstream::http_client();
         let remote = config
             .remote
-            .clone()
-            .map(crate::backend::remote::Remote::new)
+            .as_ref()
+            .map(|r| crate::backend::remote::upstream(r, http.clone()))
             .transpose()
             .map_err(StartError::Tls)?;
         if config.default_backend == crate::meta::BackendKind::Remote && remote.is_none() {
@@ -102,27 +103,35 @@ impl App {
                 "default_backend = \"remote\" needs a [remote] section".into(),
             ));
         }
-        let gateway = Arc::new(Gateway::new(
+        let containers = crate::backend::container::Containers::open(
+            config.container.clone(),
+            store.clone(),
+            master.clone(),
+            http,
+        )
+        .await
+        .map_err(StartError::Tls)?;
+        let gateway = Arc::new(Gateway::new(crate::gateway::Parts {
             store,
             embedded,
-            keys.clone(),
-            config.region.clone(),
-            remote.clone(),
-            config.default_backend,
-        )?);
+            keys: keys.clone(),
+            region: config.region.clone(),
+            remote,
+            containers: Arc::new(containers),
+            default_backend: config.default_backend,
+            tmp_dir: dir.join("tmp"),
+        })?);
 
         let mut builder = S3ServiceBuilder::new((*gateway).clone());
         builder.set_auth(KeyStoreHandle(keys));
         builder.set_access(Access {
             gateway: gateway.clone(),
         });
-        if let Some(remote) = remote {
-            builder.set_route(crate::backend::remote::RemoteRoute {
-                gateway: (*gateway).clone(),
-                remote,
-                base_domain: config.base_domain.clone(),
-            });
-        }
+        // Requests of remote and container buckets are forwarded whole, after auth.
+        builder.set_route(crate::backend::forward::ForwardRoute {
+            gateway: (*gateway).clone(),
+            base_domain: config.base_domain.clone(),
+        });
         builder.set_host(
             BaseDomainHost::new(&config.base_domain)
                 .with_websites((*gateway).clone(), &config.website_base_domain),
@@ -173,6 +182,7 @@ impl App {
         shutdown: impl Future<Output = ()>,
     ) {
         let app = Arc::new(self);
+        crate::backend::container::lifecycle::spawn_background((*app.gateway).clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = vec![
             tokio::spawn(accept_loop(

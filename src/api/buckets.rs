@@ -1,8 +1,6 @@
 //! Bucket routes: create (with connection details), list, show, update, delete, start/stop,
 //! stats, usage sync and domain links.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -11,9 +9,9 @@ use serde_json::{Value, json};
 
 use super::ApiState;
 use super::auth::Caller;
-use super::error::{ApiError, ApiResult, Json, PathArgs, parse_json};
+use super::error::{ApiError, ApiResult, Json, PathArgs, QueryArgs, parse_json};
 use crate::control::{Actor, BucketCreate, BucketPatch, BucketStats};
-use crate::gateway::{ROOT_USER, internal_request};
+use crate::gateway::ROOT_USER;
 use crate::meta::{BucketRecord, GrantLevel, UnixMillis, UsageRecord};
 
 /// A bucket as the API shows it.
@@ -29,6 +27,12 @@ pub struct BucketView {
     pub backend: crate::meta::BackendKind,
     pub region: String,
     pub status: &'static str,
+    /// Why the bucket is in `error`, or a warning about settings its backend refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    /// The bucket's own S3 server container (`container` buckets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerView>,
     pub created_at: String,
     pub updated_at: String,
     pub max_size_bytes: Option<u64>,
@@ -41,6 +45,20 @@ pub struct BucketView {
     pub grants: Vec<GrantView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageView>,
+}
+
+/// A container bucket's server, as operators see it (never its credentials).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerView {
+    pub profile: String,
+    pub image: String,
+    pub name: String,
+    pub volume: String,
+    /// `ip:port` the server's S3 API is published on (loopback: for the gateway only).
+    pub s3_address: String,
+    /// `ip:port` of the server's web console, when its profile has one.
+    pub console_address: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -66,7 +84,14 @@ pub fn rfc3339(ms: UnixMillis) -> String {
         .unwrap_or_default()
 }
 
-pub fn view(rec: &BucketRecord, usage: Option<UsageRecord>) -> BucketView {
+pub fn view(
+    gateway: &crate::gateway::Gateway,
+    rec: &BucketRecord,
+    usage: Option<UsageRecord>,
+) -> BucketView {
+    let (status, status_message) = gateway.bucket_status(rec);
+    let bind = gateway.containers().config().bind_address;
+    let addr = |port: u16| std::net::SocketAddr::new(bind, port).to_string();
     BucketView {
         name: rec.name.clone(),
         id: rec.id.clone(),
@@ -76,8 +101,16 @@ pub fn view(rec: &BucketRecord, usage: Option<UsageRecord>) -> BucketView {
         description: rec.description.clone(),
         backend: rec.backend,
         region: rec.region.clone(),
-        // Embedded buckets always run; container buckets will report their state here.
-        status: "running",
+        status,
+        status_message,
+        container: rec.container.as_ref().map(|c| ContainerView {
+            profile: c.profile.clone(),
+            image: c.image.clone(),
+            name: c.container_name.clone(),
+            volume: c.volume.clone(),
+            s3_address: addr(c.host_port),
+            console_address: c.console_port.map(addr),
+        }),
         created_at: rfc3339(rec.created),
         updated_at: rfc3339(rec.updated),
         max_size_bytes: rec.quota.max_size_bytes,
@@ -104,8 +137,9 @@ pub fn view(rec: &BucketRecord, usage: Option<UsageRecord>) -> BucketView {
 }
 
 fn with_usage(state: &ApiState, rec: &BucketRecord) -> ApiResult<BucketView> {
-    let usage = state.control.gateway().usage(&rec.name)?;
-    Ok(view(rec, Some(usage)))
+    let gateway = state.control.gateway();
+    let usage = gateway.usage(&rec.name)?;
+    Ok(view(gateway, rec, Some(usage)))
 }
 
 /// How to reach a new bucket over S3.
@@ -230,63 +264,60 @@ fn patch_from_json(mut body: Value) -> ApiResult<BucketPatch> {
     })
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeleteQuery {
+    /// Keep a container bucket's volume (its data) after the bucket is gone.
+    #[serde(default)]
+    pub keep_volume: bool,
+}
+
 pub async fn delete(
     State(state): State<ApiState>,
     caller: Caller,
     PathArgs(name): PathArgs<String>,
+    QueryArgs(q): QueryArgs<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
     state.control.bucket(&caller.actor, &name)?;
     // The API also refuses a bucket with multipart uploads in progress (S3 would abort them):
-    // a console user deleting a bucket should not lose an upload under way.
-    if !is_empty(&state, &name).await? {
+    // a console user deleting a bucket should not lose an upload under way. A container
+    // bucket's container checks this itself, once requests to it are held back.
+    let rec = state.control.bucket(&caller.actor, &name)?;
+    if rec.backend != crate::meta::BackendKind::Container
+        && !state.control.gateway().is_empty(&name).await?
+    {
         return Err(ApiError::conflict(
             "BucketNotEmpty",
             "The bucket you tried to delete is not empty",
         ));
     }
-    state.control.delete_bucket(&caller.actor, &name).await?;
+    state
+        .control
+        .delete_bucket(&caller.actor, &name, q.keep_volume)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn is_empty(state: &ApiState, bucket: &str) -> ApiResult<bool> {
-    use s3s::S3;
-    let input = s3s::dto::ListObjectsV2Input::builder()
-        .bucket(bucket.to_owned())
-        .max_keys(Some(1))
-        .build()
-        .map_err(|_| ApiError::internal())?;
-    let gateway: &Arc<crate::gateway::Gateway> = state.control.gateway();
-    let out = gateway
-        .list_objects_v2(internal_request(input, http::Method::GET))
-        .await?;
-    let uploads = s3s::dto::ListMultipartUploadsInput::builder()
-        .bucket(bucket.to_owned())
-        .max_uploads(Some(1))
-        .build()
-        .map_err(|_| ApiError::internal())?;
-    let pending = gateway
-        .list_multipart_uploads(internal_request(uploads, http::Method::GET))
-        .await?;
-    Ok(out.output.contents.is_none_or(|c| c.is_empty())
-        && pending.output.uploads.is_none_or(|u| u.is_empty()))
-}
-
-/// Start and stop: embedded buckets always run, so both answer the running state.
+/// Start and stop: a container bucket's container is started (waiting for readiness) or
+/// stopped; other buckets always run, so both answer their state.
 pub async fn start(
     State(state): State<ApiState>,
     caller: Caller,
     PathArgs(name): PathArgs<String>,
-) -> ApiResult<axum::Json<Value>> {
-    let rec = state.control.bucket(&caller.actor, &name)?;
-    Ok(axum::Json(json!({"bucket": rec.name, "status": "running"})))
+) -> ApiResult<axum::Json<BucketView>> {
+    state.control.bucket(&caller.actor, &name)?;
+    let rec = state.control.gateway().start_bucket(&name).await?;
+    Ok(axum::Json(with_usage(&state, &rec)?))
 }
 
 pub async fn stop(
-    state: State<ApiState>,
+    State(state): State<ApiState>,
     caller: Caller,
     PathArgs(name): PathArgs<String>,
-) -> ApiResult<axum::Json<Value>> {
-    start(state, caller, PathArgs(name)).await
+) -> ApiResult<axum::Json<BucketView>> {
+    state.control.bucket(&caller.actor, &name)?;
+    let rec = state.control.gateway().stop_bucket(&name).await?;
+    Ok(axum::Json(with_usage(&state, &rec)?))
 }
 
 pub async fn stats(

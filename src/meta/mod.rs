@@ -1,4 +1,5 @@
-//! Metadata in redb: buckets, access keys, objects, multipart uploads and blob reference counts.
+//! Metadata in redb: buckets, access keys, objects, multipart uploads, blob reference counts,
+//! port leases of bucket containers and gateway settings.
 //!
 //! Reads open a read transaction where they are (redb reads are short and served from its page
 //! cache). Writes go through one writer thread that groups the writes arriving together into a
@@ -40,6 +41,10 @@ pub const DOMAINS: TableDefinition<&str, &str> = TableDefinition::new("domains_v
 pub const BLOB_REFS: TableDefinition<&str, u64> = TableDefinition::new("blob_refs_v1");
 /// Blob id → bytes of a small blob stored inline.
 pub const INLINE_BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("inline_blobs_v1");
+/// Host port → bucket name: ports leased to bucket containers.
+pub const PORT_LEASES: TableDefinition<u16, &str> = TableDefinition::new("port_leases_v1");
+/// Gateway-wide settings (`instance_id`).
+pub const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings_v1");
 
 const TABLE_VERSIONS: &[(&str, u32)] = &[
     ("buckets", 1),
@@ -52,6 +57,8 @@ const TABLE_VERSIONS: &[(&str, u32)] = &[
     ("users", 1),
     ("usage", 1),
     ("domains", 1),
+    ("port_leases", 1),
+    ("settings", 1),
 ];
 
 /// Handle to the metadata database; cheap to clone.
@@ -88,6 +95,8 @@ impl Store {
             txn.open_table(USERS)?;
             txn.open_table(USAGE)?;
             txn.open_table(DOMAINS)?;
+            txn.open_table(PORT_LEASES)?;
+            txn.open_table(SETTINGS)?;
         }
         txn.commit()?;
         let db = Arc::new(db);

@@ -19,6 +19,64 @@ pub fn now_millis() -> UnixMillis {
 pub enum BackendKind {
     Embedded,
     Remote,
+    Container,
+}
+
+impl BackendKind {
+    /// Whether requests for such buckets are forwarded over HTTP to another S3 server.
+    pub fn is_forwarded(self) -> bool {
+        matches!(self, Self::Remote | Self::Container)
+    }
+}
+
+/// The life-cycle state of a bucket's backend. Embedded and remote buckets are always
+/// `Running`; a container bucket moves `Creating → Running | Error`, and between `Running`
+/// and `Stopped` (by request or after its idle timeout).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BucketStatus {
+    Creating,
+    #[default]
+    Running,
+    Stopped,
+    Error,
+}
+
+impl BucketStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// What the gateway keeps about a bucket's own S3 server container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    /// Backend profile the container was created from.
+    pub profile: String,
+    /// Image it runs (the profile's at creation time, so a profile change does not silently
+    /// swap the server under existing data).
+    pub image: String,
+    /// Docker container name (unique per bucket id).
+    pub container_name: String,
+    /// Docker container id, once created.
+    #[serde(default)]
+    pub container_id: Option<String>,
+    /// Named volume holding the bucket's data.
+    pub volume: String,
+    /// Host port (on the bind address) leased for the S3 API.
+    pub host_port: u16,
+    /// Host port leased for the server's web console, when the profile has one.
+    #[serde(default)]
+    pub console_port: Option<u16>,
+    /// The container's root access key.
+    pub access_key: String,
+    /// The container's root secret, sealed with the master key.
+    pub secret_sealed: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,6 +123,15 @@ pub struct BucketRecord {
     /// Access keys of other users allowed on this bucket.
     #[serde(default)]
     pub grants: Vec<Grant>,
+    /// Life-cycle state of the backend (always `running` but for container buckets).
+    #[serde(default)]
+    pub status: BucketStatus,
+    /// Why the bucket is in `error`, or a warning about settings its backend refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    /// The bucket's container, for `container` buckets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container: Option<ContainerSpec>,
 }
 
 impl BucketRecord {
@@ -91,6 +158,9 @@ impl BucketRecord {
             domains: Vec::new(),
             cors: None,
             grants: Vec::new(),
+            status: BucketStatus::Running,
+            status_message: None,
+            container: None,
         }
     }
 }

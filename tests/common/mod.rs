@@ -53,11 +53,30 @@ pub struct TestServer {
     pub admin_addr: SocketAddr,
     pub s3_endpoint: String,
     pub admin_endpoint: String,
+    /// `--config` file, when the test wrote one (see [`TestServer::start_with_config`]).
+    config_file: Option<PathBuf>,
 }
 
 impl TestServer {
     /// Starts a server on a fresh temp data dir and waits for its ready line.
     pub async fn start() -> TestServer {
+        Self::start_inner(None).await
+    }
+
+    /// Starts a server with a TOML config file (written to `<root>/gw.toml`); the listen
+    /// addresses, data dir, base domain and region still come from the flags.
+    pub async fn start_with_config(toml: &str) -> TestServer {
+        Self::start_inner(Some(toml)).await
+    }
+
+    /// Replaces the config file used by the next [`TestServer::restart`].
+    pub fn rewrite_config(&mut self, toml: &str) {
+        let path = self.root.path().join("gw.toml");
+        std::fs::write(&path, toml).expect("write config file");
+        self.config_file = Some(path);
+    }
+
+    async fn start_inner(toml: Option<&str>) -> TestServer {
         let root = tempfile::Builder::new()
             .prefix("bucketgate-it-")
             .tempdir()
@@ -72,7 +91,11 @@ impl TestServer {
             admin_addr: "127.0.0.1:0".parse().unwrap(),
             s3_endpoint: String::new(),
             admin_endpoint: String::new(),
+            config_file: None,
         };
+        if let Some(t) = toml {
+            server.rewrite_config(t);
+        }
         server.spawn().await;
         server
     }
@@ -98,8 +121,11 @@ impl TestServer {
         assert!(self.child.is_none(), "server already running");
         let data_dir = self.data_dir();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_bucketgate"));
-        cmd.arg("serve")
-            .arg("--data-dir")
+        cmd.arg("serve");
+        if let Some(c) = &self.config_file {
+            cmd.arg("--config").arg(c);
+        }
+        cmd.arg("--data-dir")
             .arg(&data_dir)
             .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
             .args(["--base-domain", BASE_DOMAIN, "--region", REGION])

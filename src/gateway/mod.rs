@@ -2,8 +2,14 @@
 //! the bucket registry, object operations routed to the backend that serves the bucket.
 //!
 //! The router never knows how a backend stores anything: every backend is an `s3s::S3`.
+//! Bucket life cycle across backends (create, delete, start, stop, usage) is in [`buckets`].
+
+mod buckets;
+
+pub use buckets::BackendRef;
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use redb::ReadableTable;
@@ -11,7 +17,7 @@ use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result, s3_error};
 
 use crate::backend::embedded::Embedded;
-use crate::error::{Error, Result, client_err};
+use crate::error::{Result, client_err};
 use crate::meta::{
     BUCKETS, BackendKind, BucketRecord, CorsRule, Store, USAGE, UsageRecord, Website, get_json,
 };
@@ -41,9 +47,25 @@ pub struct State {
     /// Requests and bytes per bucket since start-up.
     pub counters: crate::metrics::PerBucket,
     /// The remote S3 endpoint, when configured.
-    remote: Option<crate::backend::remote::Remote>,
+    remote: Option<Arc<crate::backend::upstream::Upstream>>,
+    /// The container backend (present without Docker too: its buckets then report it).
+    containers: Arc<crate::backend::container::Containers>,
     /// Backend of buckets created over S3 (and over the API without a choice).
     default_backend: BackendKind,
+    /// Where uploads of unknown length to forwarded buckets are spooled (emptied at start-up).
+    tmp_dir: PathBuf,
+}
+
+/// What a gateway is assembled from.
+pub struct Parts {
+    pub store: Store,
+    pub embedded: Embedded,
+    pub keys: Arc<crate::auth::KeyStore>,
+    pub region: String,
+    pub remote: Option<Arc<crate::backend::upstream::Upstream>>,
+    pub containers: Arc<crate::backend::container::Containers>,
+    pub default_backend: BackendKind,
+    pub tmp_dir: PathBuf,
 }
 
 impl std::ops::Deref for Gateway {
@@ -55,14 +77,17 @@ impl std::ops::Deref for Gateway {
 }
 
 impl Gateway {
-    pub fn new(
-        store: Store,
-        embedded: Embedded,
-        keys: Arc<crate::auth::KeyStore>,
-        region: String,
-        remote: Option<crate::backend::remote::Remote>,
-        default_backend: BackendKind,
-    ) -> Result<Self> {
+    pub fn new(parts: Parts) -> Result<Self> {
+        let Parts {
+            store,
+            embedded,
+            keys,
+            region,
+            remote,
+            containers,
+            default_backend,
+            tmp_dir,
+        } = parts;
         let records = store.read(|txn| {
             let table = txn.open_table(BUCKETS)?;
             let mut map = HashMap::new();
@@ -83,7 +108,9 @@ impl Gateway {
                 inflight: Arc::new(InFlight::default()),
                 counters: crate::metrics::PerBucket::default(),
                 remote,
+                containers,
                 default_backend,
+                tmp_dir,
             }),
         })
     }
@@ -102,21 +129,26 @@ impl Gateway {
             .ok_or_else(|| client_err!(NoSuchBucket, "The specified bucket does not exist"))
     }
 
-    /// The in-process backend of a bucket. Remote buckets are served by the forwarding route
-    /// (`backend::remote`), which takes their requests before operations are parsed.
-    fn backend(&self, rec: &BucketRecord) -> S3Result<&dyn S3> {
+    /// The backend of a bucket as an `s3s::S3`. S3 clients' requests for forwarded buckets
+    /// never get here (the forwarding route takes them before operations are parsed); the
+    /// gateway's own calls do.
+    fn backend(&self, rec: &BucketRecord) -> BackendRef<'_> {
         match rec.backend {
-            BackendKind::Embedded => Ok(&self.embedded),
-            BackendKind::Remote => Err(s3_error!(
-                NotImplemented,
-                "This operation is not available for buckets on a remote endpoint"
-            )),
+            BackendKind::Embedded => BackendRef::Local(&self.embedded),
+            BackendKind::Remote | BackendKind::Container => {
+                BackendRef::Forwarded(crate::backend::forwarded::Forwarded(self.clone()))
+            }
         }
     }
 
-    fn backend_for(&self, bucket: &str) -> S3Result<&dyn S3> {
+    fn backend_for(&self, bucket: &str) -> S3Result<BackendRef<'_>> {
         let rec = self.resolve_bucket(bucket)?;
-        self.backend(&rec)
+        Ok(self.backend(&rec))
+    }
+
+    /// The container backend.
+    pub fn containers(&self) -> &Arc<crate::backend::container::Containers> {
+        &self.containers
     }
 
     /// The backend new buckets get unless they choose.
@@ -132,27 +164,6 @@ impl Gateway {
         objects: u64,
     ) -> S3Result<Option<Reservation>> {
         self.admit(bucket, bytes, objects)
-    }
-
-    /// Counts an upload forwarded to a remote bucket. Overwrites are counted as new objects,
-    /// so this usage is an upper bound until a sync.
-    pub async fn note_upload(&self, bucket: &str, bytes: u64) {
-        let name = bucket.to_owned();
-        let result = self
-            .store
-            .write(move |txn| {
-                let mut table = txn.open_table(USAGE)?;
-                let mut usage: UsageRecord = get_json(&table, name.as_str())?.unwrap_or_default();
-                usage.objects += 1;
-                usage.bytes += bytes;
-                let encoded = serde_json::to_vec(&usage)?;
-                table.insert(name.as_str(), encoded.as_slice())?;
-                Ok(())
-            })
-            .await;
-        if let Err(e) = result {
-            tracing::warn!(bucket, error = %e, "cannot record usage of a forwarded upload");
-        }
     }
 
     /// The caller behind an access key.
@@ -217,7 +228,7 @@ impl Gateway {
             .map_err(|_| s3_error!(InternalError))?;
         let mut head = internal_request(input, http::Method::HEAD);
         head.credentials = credentials.cloned();
-        let out = self.backend(&rec)?.head_object(head).await?;
+        let out = self.backend(&rec).s3().head_object(head).await?;
         Ok(out
             .output
             .content_length
@@ -273,187 +284,6 @@ impl Gateway {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(rec.name.clone(), rec.clone());
         Ok(rec)
-    }
-
-    /// The backend serving `bucket`, for calls made on the control plane's behalf.
-    pub fn backend_of(&self, bucket: &str) -> Result<&dyn S3> {
-        let rec = self.resolve_bucket(bucket)?;
-        self.backend(&rec).map_err(Error::Client)
-    }
-
-    /// Recomputes a bucket's usage from what its backend stores.
-    pub async fn sync_usage(&self, bucket: &str) -> Result<UsageRecord> {
-        let rec = self.resolve_bucket(bucket)?;
-        match rec.backend {
-            BackendKind::Embedded => self.embedded.recount_usage(bucket).await,
-            BackendKind::Remote => {
-                let remote = self
-                    .remote
-                    .as_ref()
-                    .ok_or(Error::Bug("remote bucket without endpoint"))?;
-                let usage = remote.usage(bucket).await.map_err(Error::Client)?;
-                let (name, encoded) = (bucket.to_owned(), serde_json::to_vec(&usage)?);
-                self.store
-                    .write(move |txn| {
-                        txn.open_table(USAGE)?
-                            .insert(name.as_str(), encoded.as_slice())?;
-                        Ok(())
-                    })
-                    .await?;
-                Ok(usage)
-            }
-        }
-    }
-
-    /// Records a new bucket and asks its backend to create it. The name is unique per
-    /// gateway: `BucketAlreadyOwnedByYou` / `BucketAlreadyExists` otherwise.
-    pub async fn register_bucket(&self, record: BucketRecord) -> Result<Arc<BucketRecord>> {
-        let bytes = serde_json::to_vec(&record)?;
-        let (key, owner) = (record.name.clone(), record.owner.clone());
-        self.store
-            .write(move |txn| {
-                let mut table = txn.open_table(BUCKETS)?;
-                if let Some(existing) = get_json::<&str, BucketRecord>(&table, key.as_str())? {
-                    return Err(if existing.owner == owner {
-                        client_err!(
-                            BucketAlreadyOwnedByYou,
-                            "Your previous request to create the named bucket succeeded and you already own it."
-                        )
-                    } else {
-                        client_err!(BucketAlreadyExists, "The requested bucket name is not available.")
-                    });
-                }
-                table.insert(key.as_str(), bytes.as_slice())?;
-                Ok(())
-            })
-            .await?;
-        let record = Arc::new(record);
-        self.buckets
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(record.name.clone(), record.clone());
-        if let Err(e) = self.create_in_backend(&record).await {
-            // Undo the record: a bucket its backend does not have must not be listed.
-            self.forget_bucket(&record.name).await?;
-            return Err(e);
-        }
-        Ok(record)
-    }
-
-    async fn create_in_backend(&self, record: &BucketRecord) -> Result<()> {
-        match record.backend {
-            BackendKind::Embedded => {
-                let input = CreateBucketInput::builder()
-                    .bucket(record.name.clone())
-                    .build()
-                    .map_err(|_| Error::Bug("building CreateBucketInput"))?;
-                self.embedded
-                    .create_bucket(internal_request(input, http::Method::PUT))
-                    .await
-                    .map_err(Error::Client)?;
-            }
-            BackendKind::Remote => {
-                let remote = self.remote.as_ref().ok_or_else(|| {
-                    client_err!(InvalidArgument, "backend: no remote endpoint is configured")
-                })?;
-                remote
-                    .create_bucket(&record.name)
-                    .await
-                    .map_err(Error::Client)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes a bucket's record and usage row (the backend already dropped its data).
-    async fn forget_bucket(&self, name: &str) -> Result<()> {
-        let key = name.to_owned();
-        self.store
-            .write(move |txn| {
-                txn.open_table(BUCKETS)?.remove(key.as_str())?;
-                txn.open_table(USAGE)?.remove(key.as_str())?;
-                Ok(())
-            })
-            .await?;
-        self.buckets
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(name);
-        Ok(())
-    }
-
-    /// Deletes a bucket through its backend (which refuses a non-empty one) and forgets it.
-    pub async fn remove_bucket(&self, name: &str) -> Result<()> {
-        let record = self.resolve_bucket(name)?;
-        match record.backend {
-            BackendKind::Embedded => {
-                let input = DeleteBucketInput::builder()
-                    .bucket(name.to_owned())
-                    .build()
-                    .map_err(|_| Error::Bug("building DeleteBucketInput"))?;
-                self.embedded
-                    .delete_bucket(internal_request(input, http::Method::DELETE))
-                    .await
-                    .map_err(Error::Client)?;
-            }
-            BackendKind::Remote => {
-                let remote = self
-                    .remote
-                    .as_ref()
-                    .ok_or(Error::Bug("remote bucket without endpoint"))?;
-                remote.delete_bucket(name).await.map_err(Error::Client)?;
-                self.forget_bucket(name).await?;
-            }
-        }
-        self.buckets
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(name);
-        self.counters.remove(name);
-        tracing::info!(bucket = %name, "bucket deleted");
-        Ok(())
-    }
-
-    /// Stores a body of unknown length (a browser form upload through the control plane). The
-    /// write reserves all the bucket's remaining quota while it runs and is cut off, leaving
-    /// nothing, if it crosses it.
-    pub async fn put_object_streaming(
-        &self,
-        bucket: &str,
-        key: &str,
-        content_type: Option<String>,
-        body: StreamingBlob,
-    ) -> Result<PutObjectOutput> {
-        let rec = self.resolve_bucket(bucket)?;
-        let usage = self.usage(bucket)?;
-        let headroom = rec
-            .quota
-            .max_size_bytes
-            .map(|max| max.saturating_sub(usage.bytes.saturating_add(usage.pending_bytes)));
-        let _admitted = match headroom {
-            Some(h) => self
-                .inflight
-                .admit(&rec, h, 1, || Ok(usage.clone()))
-                .map_err(Error::Client)?,
-            None => self.admit(bucket, 0, 1).map_err(Error::Client)?,
-        };
-        let input = PutObjectInput::builder()
-            .bucket(bucket.to_owned())
-            .key(key.to_owned())
-            .content_type(content_type)
-            .body(Some(body))
-            .build()
-            .map_err(|_| Error::Bug("building PutObjectInput"))?;
-        let mut req = internal_request(input, http::Method::PUT);
-        req.extensions
-            .insert(crate::policy::WriteLimit(headroom.unwrap_or(u64::MAX)));
-        let out = self
-            .backend(&rec)
-            .map_err(Error::Client)?
-            .put_object(req)
-            .await
-            .map_err(Error::Client)?;
-        Ok(out.output)
     }
 
     /// Applies `change` to a bucket's record and stores it.
@@ -560,7 +390,7 @@ macro_rules! gateway_s3_impl {
             $(
                 async fn $op(&self, req: S3Request<$input>) -> S3Result<S3Response<$output>> {
                     let backend = self.backend_for(&req.input.bucket)?;
-                    backend.$op(req).await
+                    backend.s3().$op(req).await
                 }
             )*
         }
@@ -627,7 +457,7 @@ gateway_s3_impl! {
                     self.region
                 ));
             }
-            let record = BucketRecord::new(&name, &caller, self.default_backend, &self.region);
+            let record = self.new_record(&name, &caller, self.default_backend, &self.region, None)?;
             let record = self.register_bucket(record).await?;
             tracing::info!(bucket = %name, backend = ?record.backend, "bucket created");
             Ok(S3Response::new(CreateBucketOutput {
@@ -636,7 +466,7 @@ gateway_s3_impl! {
         }
 
         async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
-            self.remove_bucket(&req.input.bucket).await?;
+            self.remove_bucket(&req.input.bucket, false).await?;
             Ok(S3Response::with_status(DeleteBucketOutput::default(), http::StatusCode::NO_CONTENT))
         }
 
@@ -665,7 +495,7 @@ gateway_s3_impl! {
             let size = self.copy_source_size(&who, &req.input.copy_source, req.credentials.as_ref()).await?;
             let _admitted = self.admit(&req.input.bucket, size, 1)?;
             let backend = self.backend_for(&req.input.bucket)?;
-            backend.copy_object(req).await
+            backend.s3().copy_object(req).await
         }
 
         async fn upload_part_copy(
@@ -676,7 +506,7 @@ gateway_s3_impl! {
             let size = self.copy_source_size(&who, &req.input.copy_source, req.credentials.as_ref()).await?;
             let _admitted = self.admit(&req.input.bucket, size, 0)?;
             let backend = self.backend_for(&req.input.bucket)?;
-            backend.upload_part_copy(req).await
+            backend.s3().upload_part_copy(req).await
         }
 
         async fn put_bucket_cors(&self, req: S3Request<PutBucketCorsInput>) -> S3Result<S3Response<PutBucketCorsOutput>> {
@@ -820,7 +650,7 @@ gateway_s3_impl! {
                 Err(e) => return Err(refuse_upload(req.input.body, e).await),
             };
             let backend = self.backend_for(&req.input.bucket)?;
-            backend.put_object(req).await
+            backend.s3().put_object(req).await
         }
 
         async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
@@ -830,7 +660,7 @@ gateway_s3_impl! {
                 Err(e) => return Err(refuse_upload(req.input.body, e).await),
             };
             let backend = self.backend_for(&req.input.bucket)?;
-            backend.upload_part(req).await
+            backend.s3().upload_part(req).await
         }
 
         async fn complete_multipart_upload(
@@ -840,7 +670,7 @@ gateway_s3_impl! {
             // The parts' bytes are already counted as pending; completing adds one object.
             let _admitted = self.admit(&req.input.bucket, 0, 1)?;
             let backend = self.backend_for(&req.input.bucket)?;
-            backend.complete_multipart_upload(req).await
+            backend.s3().complete_multipart_upload(req).await
         }
     }
     route {

@@ -1,0 +1,664 @@
+//! One S3 server the gateway forwards to: a remote endpoint, or a bucket's own container.
+//!
+//! Requests are re-signed with the server's credentials (SigV4, `UNSIGNED-PAYLOAD`, so bodies
+//! stream) and sent over one pooled hyper client shared by every upstream. Bodies are never
+//! collected: the request body is handed to hyper as it arrives, the response body is handed
+//! back to the client as it arrives, each behind an inactivity watchdog instead of a total
+//! timeout, so a slow but steady 10 GiB transfer is fine and a dead server is a `503`, never a
+//! hang.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use http_body::Frame;
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use s3s::{Body, S3Error, S3ErrorCode, S3Result};
+
+/// The pooled HTTP client all upstreams share (one pool, keyed by host and port).
+pub type HttpClient = Client<HttpConnector, Body>;
+
+/// Something kept alive while a forwarded response streams (a container's activity count).
+pub type Hold = Box<dyn std::any::Any + Send + Sync>;
+
+/// Builds the shared client: `TCP_NODELAY` (a keep-alive request otherwise waits ~40 ms on
+/// Nagle and delayed ACK), TCP keep-alive, idle connections kept for a minute.
+pub fn http_client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_keepalive(Some(Duration::from_secs(60)));
+    connector.set_connect_timeout(Some(Duration::from_secs(5)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(connector)
+}
+
+/// Where an upstream is and how to sign for it.
+#[derive(Clone)]
+pub struct UpstreamConfig {
+    /// Base URL, e.g. `http://127.0.0.1:40001` (path-style requests go below it).
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub region: String,
+    /// Prepended to bucket names on the server.
+    pub bucket_prefix: String,
+    /// Longest silence tolerated from the server (no connection, no response head, no body
+    /// progress) before the request fails with `503`.
+    pub timeout: Duration,
+}
+
+impl std::fmt::Debug for UpstreamConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamConfig")
+            .field("endpoint", &self.endpoint)
+            .field("access_key", &self.access_key)
+            .field("region", &self.region)
+            .field("bucket_prefix", &self.bucket_prefix)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One S3 server to forward to.
+pub struct Upstream {
+    cfg: UpstreamConfig,
+    base: String,
+    host: HeaderValue,
+    client: HttpClient,
+}
+
+/// Why a request did not get a response from the server.
+#[derive(Debug)]
+pub struct SendFailure {
+    /// The S3 error for the client.
+    pub error: S3Error,
+    /// The server could not be reached or stopped answering (as opposed to the client's body
+    /// failing): a container behind it may have died.
+    pub unreachable: bool,
+}
+
+/// The error a forwarded body ends with when its trailing checksum does not match.
+pub const TRAILER_MISMATCH: &str = "trailing checksum mismatch";
+
+/// `503 ServiceUnavailable` with `Retry-After`, so SDKs retry instead of failing.
+pub fn unavailable(msg: &str, retry_after_secs: u32) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::ServiceUnavailable, msg.to_owned());
+    let mut h = HeaderMap::new();
+    h.insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs),
+    );
+    e.set_headers(h);
+    e
+}
+
+impl Upstream {
+    pub fn new(cfg: UpstreamConfig, client: HttpClient) -> Result<Self, String> {
+        let base = cfg.endpoint.trim_end_matches('/').to_owned();
+        let uri: Uri = base.parse().map_err(|e| format!("endpoint {base}: {e}"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(format!(
+                "endpoint {base}: only http:// endpoints are supported for now"
+            ));
+        }
+        let host = uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            .ok_or_else(|| format!("endpoint {base}: no host"))?;
+        Ok(Self {
+            cfg,
+            base,
+            host,
+            client,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.base
+    }
+
+    /// The bucket's name on the server.
+    pub fn upstream_bucket(&self, bucket: &str) -> String {
+        format!("{}{bucket}", self.cfg.bucket_prefix)
+    }
+
+    pub fn bucket_prefix(&self) -> &str {
+        &self.cfg.bucket_prefix
+    }
+
+    /// Sends one request, signed with the server's credentials, and returns its response
+    /// head as soon as it arrives (the body streams behind the same inactivity watchdog).
+    pub async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: Body,
+        content_length: Option<u64>,
+    ) -> S3Result<http::Response<Body>> {
+        self.send_checked(method, path_and_query, headers, body, content_length, None)
+            .await
+            .map_err(|f| f.error)
+    }
+
+    /// [`Upstream::send`], telling an unreachable server apart from a failing client body.
+    /// `hold` is dropped with the response body, once the client has it all (or is gone).
+    pub async fn send_checked(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        mut headers: HeaderMap,
+        body: Body,
+        content_length: Option<u64>,
+        hold: Option<Hold>,
+    ) -> Result<http::Response<Body>, SendFailure> {
+        let url = format!("{}{path_and_query}", self.base);
+        headers.insert(http::header::HOST, self.host.clone());
+        headers.insert(
+            "x-amz-content-sha256",
+            HeaderValue::from_static("UNSIGNED-PAYLOAD"),
+        );
+        if let Some(n) = content_length {
+            headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        self.sign(&method, &url, &mut headers)
+            .map_err(|error| SendFailure {
+                error,
+                unreachable: false,
+            })?;
+        let progress = Arc::new(Progress::new(content_length.is_none_or(|n| n == 0)));
+        let body = Body::http_body_unsync(WatchedRequestBody {
+            inner: body,
+            progress: progress.clone(),
+        });
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .body(body)
+            .map_err(|_| SendFailure {
+                error: S3Error::with_message(
+                    S3ErrorCode::InvalidURI,
+                    "cannot forward this request",
+                ),
+                unreachable: false,
+            })?;
+        *req.headers_mut() = headers;
+        let timeout = self.cfg.timeout.max(Duration::from_millis(100));
+        let response = self.client.request(req);
+        tokio::pin!(response);
+        let result = loop {
+            let deadline = tokio::time::Instant::from_std(progress.last_progress() + timeout);
+            tokio::select! {
+                r = &mut response => break r,
+                () = tokio::time::sleep_until(deadline) => {
+                    if progress.last_progress() + timeout > Instant::now() {
+                        continue;
+                    }
+                    if progress.waiting_on_client() {
+                        return Err(SendFailure {
+                            error: S3Error::with_message(
+                                S3ErrorCode::RequestTimeout,
+                                "Your socket connection to the server was not read from or written to within the timeout period.",
+                            ),
+                            unreachable: false,
+                        });
+                    }
+                    return Err(SendFailure {
+                        error: unavailable("The bucket's storage server did not answer in time", 5),
+                        unreachable: true,
+                    });
+                }
+            }
+        };
+        match result {
+            Ok(resp) => {
+                let (parts, incoming) = resp.into_parts();
+                let body = WatchedResponseBody::new(incoming, timeout, hold);
+                Ok(http::Response::from_parts(parts, Body::http_body(body)))
+            }
+            Err(e) => Err(self.classify(&e, &progress)),
+        }
+    }
+
+    /// What a failed request means for the client.
+    fn classify(&self, e: &hyper_util::client::legacy::Error, progress: &Progress) -> SendFailure {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(err) = source {
+            if err.to_string().contains(TRAILER_MISMATCH) {
+                return SendFailure {
+                    error: S3Error::with_message(
+                        S3ErrorCode::BadDigest,
+                        "The trailing checksum you specified did not match the calculated checksum.",
+                    ),
+                    unreachable: false,
+                };
+            }
+            source = err.source();
+        }
+        if progress.client_failed.load(Ordering::Acquire) {
+            return SendFailure {
+                error: S3Error::with_message(
+                    S3ErrorCode::IncompleteBody,
+                    "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+                ),
+                unreachable: false,
+            };
+        }
+        tracing::warn!(error = %e, endpoint = %self.base, "storage server failed");
+        SendFailure {
+            error: unavailable("The bucket's storage server is unreachable", 2),
+            unreachable: true,
+        }
+    }
+
+    fn sign(&self, method: &Method, url: &str, headers: &mut HeaderMap) -> S3Result<()> {
+        let identity = aws_credential_types::Credentials::new(
+            &self.cfg.access_key,
+            &self.cfg.secret_key,
+            None,
+            None,
+            "bucketgate-upstream",
+        )
+        .into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.cfg.region)
+            .name("s3")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|_| S3Error::new(S3ErrorCode::InternalError))?
+            .into();
+        let pairs: Vec<(&str, &str)> = headers
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
+            .collect();
+        let signable = SignableRequest::new(
+            method.as_str(),
+            url,
+            pairs.into_iter(),
+            SignableBody::UnsignedPayload,
+        )
+        .map_err(|_| S3Error::with_message(S3ErrorCode::InvalidURI, "cannot sign this request"))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|_| S3Error::new(S3ErrorCode::InternalError))?
+            .into_parts();
+        for (name, value) in instructions.headers() {
+            if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {
+                headers.insert(n, v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a request without a body and reads a small answer (at most `cap` bytes).
+    pub async fn call_small(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        headers: HeaderMap,
+        body: Bytes,
+        cap: usize,
+    ) -> S3Result<(StatusCode, HeaderMap, String)> {
+        let len = body.len() as u64;
+        let resp = self
+            .send(
+                method.clone(),
+                path_and_query,
+                headers,
+                Body::from(body),
+                (method == Method::PUT || method == Method::POST).then_some(len),
+            )
+            .await?;
+        let (parts, body) = resp.into_parts();
+        Ok((parts.status, parts.headers, body_text(body, cap).await))
+    }
+
+    /// Creates the bucket on the server (an existing one of ours is fine).
+    pub async fn create_bucket(&self, bucket: &str) -> S3Result<()> {
+        let (status, _, text) = self
+            .call_small(
+                Method::PUT,
+                &format!("/{}", self.upstream_bucket(bucket)),
+                HeaderMap::new(),
+                Bytes::new(),
+                64 << 10,
+            )
+            .await?;
+        if status.is_success() || text.contains("BucketAlreadyOwnedByYou") {
+            return Ok(());
+        }
+        Err(upstream_error(status, &text))
+    }
+
+    /// Creates the bucket on a server of its own (a bucket's container) unless it is there:
+    /// some servers answer a repeated create with `BucketAlreadyExists` even to its owner.
+    pub async fn ensure_bucket(&self, bucket: &str) -> S3Result<()> {
+        let (status, _, _) = self
+            .call_small(
+                Method::HEAD,
+                &format!("/{}", self.upstream_bucket(bucket)),
+                HeaderMap::new(),
+                Bytes::new(),
+                0,
+            )
+            .await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        self.create_bucket(bucket).await
+    }
+
+    /// Whether the bucket holds no object and no multipart upload in progress.
+    pub async fn is_empty(&self, bucket: &str) -> S3Result<bool> {
+        let path = format!("/{}", self.upstream_bucket(bucket));
+        let (status, _, xml) = self
+            .call_small(
+                Method::GET,
+                &format!("{path}?list-type=2&max-keys=1"),
+                HeaderMap::new(),
+                Bytes::new(),
+                1 << 20,
+            )
+            .await?;
+        if !status.is_success() {
+            return Err(upstream_error(status, &xml));
+        }
+        if xml.contains("<Key>") || xml.contains("<Contents>") {
+            return Ok(false);
+        }
+        let (status, _, xml) = self
+            .call_small(
+                Method::GET,
+                &format!("{path}?uploads&max-uploads=1"),
+                HeaderMap::new(),
+                Bytes::new(),
+                1 << 20,
+            )
+            .await?;
+        // A server without ListMultipartUploads has no upload to lose.
+        if status == StatusCode::NOT_IMPLEMENTED {
+            return Ok(true);
+        }
+        if !status.is_success() {
+            return Err(upstream_error(status, &xml));
+        }
+        Ok(!xml.contains("<Upload>"))
+    }
+
+    /// Counts the objects and bytes the server holds for a bucket (ListObjectsV2, page by
+    /// page), to repair the usage that forwarded writes only estimate.
+    pub async fn usage(&self, bucket: &str) -> S3Result<crate::meta::UsageRecord> {
+        let mut usage = crate::meta::UsageRecord::default();
+        let mut token: Option<String> = None;
+        loop {
+            let mut target = format!(
+                "/{}?list-type=2&max-keys=1000",
+                self.upstream_bucket(bucket)
+            );
+            if let Some(t) = &token {
+                target.push_str("&continuation-token=");
+                target.push_str(&crate::s3util::url_encode(t));
+            }
+            // A page of 1000 keys is well under this cap; a larger answer is not a listing.
+            let (status, _, xml) = self
+                .call_small(
+                    Method::GET,
+                    &target,
+                    HeaderMap::new(),
+                    Bytes::new(),
+                    16 << 20,
+                )
+                .await?;
+            if !status.is_success() {
+                return Err(upstream_error(status, &xml));
+            }
+            if !xml.contains("ListBucketResult") {
+                return Err(unavailable(
+                    "The bucket's storage server sent an unreadable listing",
+                    5,
+                ));
+            }
+            for size in xml.split("<Size>").skip(1) {
+                let n = size
+                    .split('<')
+                    .next()
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(0);
+                usage.objects += 1;
+                usage.bytes += n;
+            }
+            token = crate::s3util::xml_text(&xml, "NextContinuationToken");
+            let truncated =
+                crate::s3util::xml_text(&xml, "IsTruncated").is_some_and(|v| v == "true");
+            if !truncated || token.is_none() {
+                return Ok(usage);
+            }
+        }
+    }
+
+    /// Deletes the bucket on the server (S3 rules: it must be empty).
+    pub async fn delete_bucket(&self, bucket: &str) -> S3Result<()> {
+        let (status, _, text) = self
+            .call_small(
+                Method::DELETE,
+                &format!("/{}", self.upstream_bucket(bucket)),
+                HeaderMap::new(),
+                Bytes::new(),
+                64 << 10,
+            )
+            .await?;
+        if status.is_success() || text.contains("NoSuchBucket") {
+            return Ok(());
+        }
+        Err(upstream_error(status, &text))
+    }
+
+    /// Applies a bucket sub-resource (`versioning`, `encryption`) on the server.
+    pub async fn put_bucket_config(
+        &self,
+        bucket: &str,
+        subresource: &str,
+        xml: String,
+    ) -> S3Result<()> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/xml"),
+        );
+        let md5 = {
+            use s3s::crypto::Checksum as _;
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                s3s::crypto::Md5::checksum(xml.as_bytes()),
+            )
+        };
+        if let Ok(v) = HeaderValue::from_str(&md5) {
+            headers.insert("content-md5", v);
+        }
+        let (status, _, text) = self
+            .call_small(
+                Method::PUT,
+                &format!("/{}?{subresource}", self.upstream_bucket(bucket)),
+                headers,
+                Bytes::from(xml),
+                64 << 10,
+            )
+            .await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(upstream_error(status, &text))
+    }
+}
+
+/// A small response body as text, read up to `cap` bytes (error documents, listing pages).
+pub async fn body_text(body: Body, cap: usize) -> String {
+    match http_body_util::Limited::new(body, cap).collect().await {
+        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+        Err(_) => String::new(),
+    }
+}
+
+/// The server's S3 error, as the same S3 error.
+pub fn upstream_error(status: StatusCode, xml: &str) -> S3Error {
+    let code = crate::s3util::xml_text(xml, "Code").unwrap_or_else(|| "InternalError".to_owned());
+    let message = crate::s3util::xml_text(xml, "Message").unwrap_or_default();
+    let mut e = S3Error::with_message(
+        S3ErrorCode::from_bytes(code.as_bytes()).unwrap_or(S3ErrorCode::Custom(code.into())),
+        message,
+    );
+    e.set_status_code(status);
+    e
+}
+
+/// How far a forwarded request body has got, for the inactivity watchdog.
+struct Progress {
+    start: Instant,
+    /// Nanoseconds after `start` of the last sign of life (start, a body chunk, the end).
+    last_nanos: AtomicU64,
+    /// The body is waiting for the client to send more (a stall is the client's, not the
+    /// server's).
+    client_pending: AtomicBool,
+    /// The client's body failed (disconnect, bad chunk signature): not the server's fault.
+    client_failed: AtomicBool,
+    /// The whole body has been handed to hyper.
+    done: AtomicBool,
+}
+
+impl Progress {
+    fn new(done: bool) -> Self {
+        Self {
+            start: Instant::now(),
+            last_nanos: AtomicU64::new(0),
+            client_pending: AtomicBool::new(false),
+            client_failed: AtomicBool::new(false),
+            done: AtomicBool::new(done),
+        }
+    }
+
+    fn touch(&self) {
+        let n = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last_nanos.store(n, Ordering::Release);
+    }
+
+    fn last_progress(&self) -> Instant {
+        self.start + Duration::from_nanos(self.last_nanos.load(Ordering::Acquire))
+    }
+
+    fn waiting_on_client(&self) -> bool {
+        !self.done.load(Ordering::Acquire) && self.client_pending.load(Ordering::Acquire)
+    }
+}
+
+/// The client's body on its way upstream, reporting progress to the watchdog.
+struct WatchedRequestBody {
+    inner: Body,
+    progress: Arc<Progress>,
+}
+
+impl http_body::Body for WatchedRequestBody {
+    type Data = Bytes;
+    type Error = s3s::StdError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        let p = &self.progress;
+        match &polled {
+            Poll::Pending => p.client_pending.store(true, Ordering::Release),
+            Poll::Ready(Some(Ok(_))) => {
+                p.client_pending.store(false, Ordering::Release);
+                p.touch();
+            }
+            Poll::Ready(Some(Err(_))) => {
+                p.client_pending.store(false, Ordering::Release);
+                p.client_failed.store(true, Ordering::Release);
+            }
+            Poll::Ready(None) => {
+                p.client_pending.store(false, Ordering::Release);
+                p.done.store(true, Ordering::Release);
+                p.touch();
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The server's response body on its way to the client: fails (ending the client's response
+/// early, as a dead server would) when no data comes for the timeout.
+struct WatchedResponseBody {
+    inner: hyper::body::Incoming,
+    timeout: Duration,
+    timer: Pin<Box<tokio::time::Sleep>>,
+    _hold: Option<Hold>,
+}
+
+impl WatchedResponseBody {
+    fn new(inner: hyper::body::Incoming, timeout: Duration, hold: Option<Hold>) -> Self {
+        Self {
+            inner,
+            timeout,
+            timer: Box::pin(tokio::time::sleep(timeout)),
+            _hold: hold,
+        }
+    }
+}
+
+impl http_body::Body for WatchedResponseBody {
+    type Data = Bytes;
+    type Error = s3s::StdError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match Pin::new(&mut self.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let deadline = tokio::time::Instant::now() + self.timeout;
+                self.timer.as_mut().reset(deadline);
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => match self.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(
+                    "the storage server stopped sending the response body".into(),
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The upstream a request goes to, and what must stay alive while it streams.
+pub struct UpstreamLease {
+    pub upstream: Arc<Upstream>,
+    pub hold: Option<Hold>,
+}

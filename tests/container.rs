@@ -1,0 +1,584 @@
+//! The `container` backend against a real Docker engine: buckets with an S3 server container
+//! of their own (the locally built s3s-fs test image, see `tests/docker/build-test-image.sh`),
+//! driven with the AWS SDK through the gateway, and the containers inspected with the `docker`
+//! CLI.
+//!
+//! These tests need a Docker engine (`.ci/run` installs and starts one). Without one they
+//! fail, unless `BUCKETGATE_SKIP_DOCKER_TESTS=1` is set, in which case each one says on the
+//! test log that it did not run.
+
+mod common;
+
+use std::io::Write as _;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use common::*;
+use md5::{Digest, Md5};
+use serde_json::Value;
+
+const IMAGE: &str = "bucketgate-test/s3s-fs:0.14.1";
+
+/// Writes a line the test harness does not capture, so the log shows what ran.
+fn announce(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// Whether the Docker tests run: the engine answers and the test image is built. Panics when
+/// the engine is missing, unless skipping was asked for explicitly.
+fn docker_ready(test: &str) -> bool {
+    static BUILT: Mutex<bool> = Mutex::new(false);
+    let info = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
+    let version = match info {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_owned(),
+        other => {
+            if std::env::var("BUCKETGATE_SKIP_DOCKER_TESTS").is_ok_and(|v| v == "1") {
+                announce(&format!(
+                    "docker test {test}: NOT RUN (BUCKETGATE_SKIP_DOCKER_TESTS=1, no engine)"
+                ));
+                return false;
+            }
+            panic!(
+                "docker test {test}: no Docker engine ({other:?}); start dockerd (bash .ci/run does) \
+                 or set BUCKETGATE_SKIP_DOCKER_TESTS=1 to skip these tests knowingly"
+            );
+        }
+    };
+    let mut built = BUILT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !*built {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/docker/build-test-image.sh");
+        let status = Command::new("bash").arg(script).status().expect("run build-test-image.sh");
+        assert!(status.success(), "building the test image failed");
+        *built = true;
+    }
+    announce(&format!("docker test {test}: running against Docker engine {version}"));
+    true
+}
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).output().expect("run docker")
+}
+
+/// `docker inspect` of a container, `None` when it does not exist.
+fn inspect(name: &str) -> Option<Value> {
+    let out = docker(&["inspect", "--type", "container", name]);
+    if !out.status.success() {
+        return None;
+    }
+    let v: Value = serde_json::from_slice(&out.stdout).expect("inspect JSON");
+    v.get(0).cloned()
+}
+
+fn running(name: &str) -> bool {
+    inspect(name).is_some_and(|c| c["State"]["Running"] == Value::Bool(true))
+}
+
+fn volume_exists(name: &str) -> bool {
+    docker(&["volume", "inspect", name]).status.success()
+}
+
+/// Polls `cond` every 100 ms for at most `limit`.
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let until = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One test's gateway instance: its containers and volumes are removed at the end, whatever
+/// happened.
+struct Instance {
+    id: String,
+    ports: (u16, u16),
+}
+
+impl Instance {
+    /// An instance with its own port range (tests run in parallel, each with a gateway).
+    fn new(slot: u16) -> Self {
+        let base = 41000 + (std::process::id() as u16 % 40) * 200 + slot * 20;
+        Self {
+            id: format!("it{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
+            ports: (base, base + 19),
+        }
+    }
+
+    fn config(&self, extra: &str) -> String {
+        format!(
+            "default_backend = \"container\"\n\n[container]\nprofile = \"s3s-fs-test\"\ninstance = \"{}\"\nport_min = {}\nport_max = {}\nready_timeout_secs = 30\nreconcile_interval_secs = 2\n{extra}\n",
+            self.id, self.ports.0, self.ports.1
+        )
+    }
+
+    fn containers(&self) -> Vec<String> {
+        let filter = format!("label=io.bucketgate.instance={}", self.id);
+        let out = docker(&["ps", "-aq", "--filter", &filter]);
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        for c in self.containers() {
+            let _ = docker(&["rm", "-f", &c]);
+        }
+        let filter = format!("label=io.bucketgate.instance={}", self.id);
+        let out = docker(&["volume", "ls", "-q", "--filter", &filter]);
+        for v in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = docker(&["volume", "rm", "-f", v]);
+        }
+    }
+}
+
+fn admin_token(server: &TestServer) -> String {
+    std::fs::read_to_string(server.data_dir().join("admin-token"))
+        .expect("admin-token file")
+        .trim()
+        .to_owned()
+}
+
+async fn api(server: &TestServer, method: reqwest::Method, path: &str) -> (u16, Value) {
+    let resp = http_client()
+        .request(method, format!("{}{path}", server.admin_endpoint))
+        .bearer_auth(admin_token(server))
+        .send()
+        .await
+        .expect("admin API request");
+    let status = resp.status().as_u16();
+    let body = resp.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+async fn bucket_view(server: &TestServer, bucket: &str) -> Value {
+    let (status, v) = api(server, reqwest::Method::GET, &format!("/api/buckets/{bucket}")).await;
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+async fn read_all(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {key}: {}", dbg_err(&e)))
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes()
+        .to_vec()
+}
+
+/// The host port a container publishes its S3 port (9000) on, checking it is on loopback.
+fn published_port(c: &Value) -> u16 {
+    let binding = &c["HostConfig"]["PortBindings"]["9000/tcp"][0];
+    assert_eq!(binding["HostIp"], "127.0.0.1", "{binding}");
+    binding["HostPort"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_bucket_lifecycle_data_and_recovery() {
+    if !docker_ready("container_bucket_lifecycle_data_and_recovery") {
+        return;
+    }
+    let inst = Instance::new(0);
+    let mut server = TestServer::start_with_config(&inst.config("")).await;
+    let s3 = server.client();
+    let bucket = bucket_name();
+
+    // Create: a container of its own, labelled, on a leased loopback port.
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let view = bucket_view(&server, &bucket).await;
+    assert_eq!(view["backend"], "container");
+    assert_eq!(view["status"], "running");
+    let name = view["container"]["name"].as_str().unwrap().to_owned();
+    let volume = view["container"]["volume"].as_str().unwrap().to_owned();
+    let c = inspect(&name).expect("the bucket's container exists");
+    assert_eq!(c["Config"]["Labels"]["io.bucketgate.instance"], inst.id.as_str());
+    assert_eq!(c["Config"]["Labels"]["io.bucketgate.bucket"], bucket.as_str());
+    assert_eq!(c["Config"]["Image"], IMAGE);
+    let port = published_port(&c);
+    assert_eq!(port, inst.ports.0, "the first lease is the lowest port of the range");
+    assert_eq!(view["container"]["s3Address"], format!("127.0.0.1:{port}"));
+    assert!(volume_exists(&volume));
+    // The container's credentials never leave the gateway.
+    assert!(!view.to_string().to_lowercase().contains("secret"));
+
+    // Object operations through the gateway.
+    let small = random_bytes(1000);
+    s3.put_object()
+        .bucket(&bucket)
+        .key("docs/small.txt")
+        .content_type("text/plain")
+        .body(ByteStream::from(small.clone()))
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mid");
+    let mid = random_bytes(3 * MIB + 17);
+    std::fs::write(&path, &mid).unwrap();
+    // A streamed body: the SDK sends it aws-chunked with a CRC32 trailer.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("docs/mid.bin")
+        .body(ByteStream::from_path(&path).await.unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read_all(&s3, &bucket, "docs/small.txt").await, small);
+    assert_eq!(read_all(&s3, &bucket, "docs/mid.bin").await, mid);
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("docs/small.txt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(1000));
+    assert_eq!(head.e_tag(), Some(quoted_md5(&small).as_str()));
+    let ranged = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("docs/mid.bin")
+        .range("bytes=100-199")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.content_range(), Some(format!("bytes 100-199/{}", mid.len()).as_str()));
+    let ranged = ranged.body.collect().await.unwrap().into_bytes();
+    assert_eq!(&ranged[..], &mid[100..200]);
+
+    // Multipart, 65 MiB in five parts; the ETag is the server's md5-of-md5s.
+    let upload = s3
+        .create_multipart_upload()
+        .bucket(&bucket)
+        .key("big/obj")
+        .send()
+        .await
+        .unwrap();
+    let upload_id = upload.upload_id().unwrap().to_owned();
+    let sizes = [16 * MIB, 16 * MIB, 16 * MIB, 16 * MIB, MIB];
+    let mut parts = Vec::new();
+    let mut whole = Md5::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let data = pattern(7, (i * 16 * MIB) as u64, *size);
+        whole.update(&data);
+        let n = i32::try_from(i + 1).unwrap();
+        let out = s3
+            .upload_part()
+            .bucket(&bucket)
+            .key("big/obj")
+            .upload_id(&upload_id)
+            .part_number(n)
+            .body(ByteStream::from(data))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("part {n}: {}", dbg_err(&e)));
+        parts.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().unwrap())
+                .build(),
+        );
+    }
+    let done = s3
+        .complete_multipart_upload()
+        .bucket(&bucket)
+        .key("big/obj")
+        .upload_id(&upload_id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+        .unwrap();
+    assert!(done.e_tag().unwrap().ends_with("-5\""), "{:?}", done.e_tag());
+    let mut got = s3
+        .get_object()
+        .bucket(&bucket)
+        .key("big/obj")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.content_length(), Some(65 * MIB as i64));
+    let mut digest = Md5::new();
+    while let Some(chunk) = got.body.try_next().await.unwrap() {
+        digest.update(&chunk);
+    }
+    assert_eq!(digest.finalize(), whole.finalize());
+
+    // Copy inside the bucket, listing, delete.
+    s3.copy_object()
+        .bucket(&bucket)
+        .key("docs/copy.txt")
+        .copy_source(format!("{bucket}/docs/small.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read_all(&s3, &bucket, "docs/copy.txt").await, small);
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix("docs/")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["docs/copy.txt", "docs/mid.bin", "docs/small.txt"]);
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("docs/copy.txt")
+        .send()
+        .await
+        .unwrap();
+    let gone = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("docs/copy.txt")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(&gone).0, 404);
+
+    // Stop: the container stops; the next request starts it again, data intact.
+    let (status, v) = api(&server, reqwest::Method::POST, &format!("/api/buckets/{bucket}/stop")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "stopped");
+    assert!(!running(&name));
+    assert_eq!(read_all(&s3, &bucket, "docs/small.txt").await, small);
+    assert!(running(&name));
+    assert_eq!(bucket_view(&server, &bucket).await["status"], "running");
+
+    // Killed from outside: the next request recovers.
+    assert!(docker(&["kill", &name]).status.success());
+    wait_for("the killed container to stop", Duration::from_secs(20), || !running(&name));
+    assert_eq!(read_all(&s3, &bucket, "docs/mid.bin").await, mid);
+
+    // A gateway restart keeps the same container and data.
+    let id_before = inspect(&name).unwrap()["Id"].clone();
+    server.restart().await;
+    let s3 = server.client();
+    assert_eq!(read_all(&s3, &bucket, "docs/small.txt").await, small);
+    assert_eq!(inspect(&name).unwrap()["Id"], id_before);
+
+    // A container removed from outside is recreated on its kept volume by reconciliation,
+    // without waiting for a request.
+    server.terminate(Duration::from_secs(30));
+    assert!(docker(&["rm", "-f", &name]).status.success());
+    // A labelled container no bucket claims is removed when so configured.
+    let orphan = format!("{}-orphan", inst.id);
+    let label = format!("io.bucketgate.instance={}", inst.id);
+    let run = docker(&["create", "--name", &orphan, "--label", &label, IMAGE]);
+    assert!(run.status.success(), "{run:?}");
+    server.rewrite_config(&inst.config("remove_orphans = true"));
+    server.restart().await;
+    wait_for("the container to be recreated", Duration::from_secs(30), || running(&name));
+    wait_for("the orphan to be removed", Duration::from_secs(30), || inspect(&orphan).is_none());
+    let s3 = server.client();
+    assert_eq!(read_all(&s3, &bucket, "docs/mid.bin").await, mid);
+    assert_eq!(published_port(&inspect(&name).unwrap()), port);
+
+    // Delete: refused while not empty (S3 rules), then container, volume and lease go.
+    let refused = s3.delete_bucket().bucket(&bucket).send().await.unwrap_err();
+    assert_eq!(status_code(&refused), (409, "BucketNotEmpty".to_owned()));
+    for key in ["docs/small.txt", "docs/mid.bin", "big/obj"] {
+        s3.delete_object().bucket(&bucket).key(key).send().await.unwrap();
+    }
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    assert!(inspect(&name).is_none(), "the container is removed");
+    assert!(!volume_exists(&volume), "the volume is removed");
+    let listed = s3.list_buckets().send().await.unwrap();
+    assert!(listed.buckets().iter().all(|b| b.name() != Some(bucket.as_str())));
+    // The lease is free again: the next bucket gets the same port.
+    let next = bucket_name();
+    s3.create_bucket().bucket(&next).send().await.unwrap();
+    let view = bucket_view(&server, &next).await;
+    assert_eq!(view["container"]["s3Address"], format!("127.0.0.1:{port}"));
+    s3.delete_bucket().bucket(&next).send().await.unwrap();
+    assert!(inst.containers().is_empty(), "no container is left behind");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_creates_lease_distinct_ports() {
+    if !docker_ready("concurrent_creates_lease_distinct_ports") {
+        return;
+    }
+    let inst = Instance::new(1);
+    let server = TestServer::start_with_config(&inst.config("")).await;
+    let s3 = server.client();
+    let names: Vec<String> = (0..10).map(|_| bucket_name()).collect();
+    let creates = names.iter().map(|n| {
+        let s3 = s3.clone();
+        let n = n.clone();
+        async move { s3.create_bucket().bucket(&n).send().await }
+    });
+    for r in futures::future::join_all(creates).await {
+        r.unwrap_or_else(|e| panic!("create: {}", dbg_err(&e)));
+    }
+    let mut ports = std::collections::BTreeSet::new();
+    for n in &names {
+        let view = bucket_view(&server, n).await;
+        assert_eq!(view["status"], "running", "{view}");
+        let c = inspect(view["container"]["name"].as_str().unwrap()).unwrap();
+        let port = published_port(&c);
+        assert!((inst.ports.0..=inst.ports.1).contains(&port), "{port}");
+        assert!(ports.insert(port), "port {port} leased twice");
+        s3.put_object()
+            .bucket(n)
+            .key("k")
+            .body(ByteStream::from(n.as_bytes().to_vec()))
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(ports.len(), 10);
+    for n in &names {
+        assert_eq!(read_all(&s3, n, "k").await, n.as_bytes(), "each bucket its own server");
+        s3.delete_object().bucket(n).key("k").send().await.unwrap();
+        s3.delete_bucket().bucket(n).send().await.unwrap();
+    }
+    assert!(inst.containers().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_containers_stop_and_start_on_the_next_request() {
+    if !docker_ready("idle_containers_stop_and_start_on_the_next_request") {
+        return;
+    }
+    let inst = Instance::new(2);
+    let server = TestServer::start_with_config(&inst.config("idle_timeout_secs = 2")).await;
+    let s3 = server.client();
+    let bucket = bucket_name();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let data = random_bytes(4096);
+    s3.put_object()
+        .bucket(&bucket)
+        .key("k")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let name = bucket_view(&server, &bucket).await["container"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for("the idle container to stop", Duration::from_secs(30), || !running(&name));
+    assert_eq!(bucket_view(&server, &bucket).await["status"], "stopped");
+    let started = Instant::now();
+    assert_eq!(read_all(&s3, &bucket, "k").await, data);
+    announce(&format!(
+        "docker test idle: request on a stopped bucket answered after {} ms (cold start)",
+        started.elapsed().as_millis()
+    ));
+    assert!(running(&name));
+    s3.delete_object().bucket(&bucket).key("k").send().await.unwrap();
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_that_never_gets_ready_is_an_error_with_its_reason() {
+    if !docker_ready("a_container_that_never_gets_ready_is_an_error_with_its_reason") {
+        return;
+    }
+    let inst = Instance::new(3);
+    // The test image answers its probe path with 403; this profile waits for a 200.
+    let profile = format!(
+        "ready_timeout_secs = 2\n\n[container.profiles.never-ready]\nimage = \"{IMAGE}\"\ncommand = [\"--host\", \"0.0.0.0\", \"--port\", \"9000\", \"/data\"]\ns3_port = 9000\n[container.profiles.never-ready.ready]\npath = \"/\"\nstatus = [200]\n"
+    );
+    let cfg = inst.config("").replace("ready_timeout_secs = 30\n", "") + &profile;
+    let server = TestServer::start_with_config(&cfg).await;
+    let resp = http_client()
+        .post(format!("{}/api/buckets", server.admin_endpoint))
+        .bearer_auth(admin_token(&server))
+        .json(&serde_json::json!({"name": "never-ready", "backend": "container", "profile": "never-ready"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 503);
+    let view = bucket_view(&server, "never-ready").await;
+    assert_eq!(view["status"], "error");
+    let msg = view["statusMessage"].as_str().unwrap();
+    assert!(msg.contains("did not become ready within 2 s"), "{msg}");
+    // S3 requests get 503 with Retry-After, not a hang.
+    let s3 = server.client();
+    let err = s3.list_objects_v2().bucket("never-ready").send().await.unwrap_err();
+    assert_eq!(status_code(&err).0, 503);
+    // An unknown profile is refused before anything is created.
+    let resp = http_client()
+        .post(format!("{}/api/buckets", server.admin_endpoint))
+        .bearer_auth(admin_token(&server))
+        .json(&serde_json::json!({"name": "no-profile", "backend": "container", "profile": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    // It can still be deleted, keeping its volume (emptiness cannot be checked).
+    let (status, v) = api(&server, reqwest::Method::DELETE, "/api/buckets/never-ready?keepVolume=true").await;
+    assert_eq!(status, 204, "{v}");
+    assert!(inst.containers().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_docker_container_buckets_report_it_and_embedded_ones_work() {
+    if !docker_ready("without_docker_container_buckets_report_it_and_embedded_ones_work") {
+        return;
+    }
+    let inst = Instance::new(4);
+    let mut server = TestServer::start_with_config(&inst.config("")).await;
+    let s3 = server.client();
+    let bucket = bucket_name();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+
+    // The same gateway, pointed at an engine that is not there.
+    let no_docker = "docker_host = \"unix:///nonexistent/docker.sock\"";
+    server.rewrite_config(&inst.config(no_docker));
+    server.restart().await;
+    let s3 = server.client();
+    let view = bucket_view(&server, &bucket).await;
+    assert_eq!(view["status"], "error", "{view}");
+    assert!(
+        view["statusMessage"].as_str().unwrap().contains("docker unavailable"),
+        "{view}"
+    );
+    let err = s3.list_objects_v2().bucket(&bucket).send().await.unwrap_err();
+    assert_eq!(status_code(&err).0, 503);
+    let raw = server.signed("GET", &format!("/{bucket}/k")).send().await;
+    assert_eq!(raw.status, 503);
+    assert!(raw.header("retry-after").is_some(), "503 carries Retry-After");
+    // New container buckets are refused and leave nothing behind; embedded ones work.
+    let refused = s3.create_bucket().bucket("refused-now").send().await.unwrap_err();
+    assert_eq!(status_code(&refused).0, 503);
+    let (status, _) = api(&server, reqwest::Method::GET, "/api/buckets/refused-now").await;
+    assert_eq!(status, 404);
+    let resp = http_client()
+        .post(format!("{}/api/buckets", server.admin_endpoint))
+        .bearer_auth(admin_token(&server))
+        .json(&serde_json::json!({"name": "plain-embedded", "backend": "embedded"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    s3.put_object()
+        .bucket("plain-embedded")
+        .key("k")
+        .body(ByteStream::from_static(b"fine"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read_all(&s3, "plain-embedded", "k").await, b"fine");
+
+    // Docker back: the bucket serves again.
+    server.rewrite_config(&inst.config(""));
+    server.restart().await;
+    let s3 = server.client();
+    s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+}

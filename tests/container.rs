@@ -49,19 +49,32 @@ fn docker_ready(test: &str) -> bool {
             );
         }
     };
-    let mut built = BUILT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !*built {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/docker/build-test-image.sh");
-        let status = Command::new("bash").arg(script).status().expect("run build-test-image.sh");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/docker/build-test-image.sh"
+        );
+        let status = Command::new("bash")
+            .arg(script)
+            .status()
+            .expect("run build-test-image.sh");
         assert!(status.success(), "building the test image failed");
         *built = true;
     }
-    announce(&format!("docker test {test}: running against Docker engine {version}"));
+    announce(&format!(
+        "docker test {test}: running against Docker engine {version}"
+    ));
     true
 }
 
 fn docker(args: &[&str]) -> std::process::Output {
-    Command::new("docker").args(args).output().expect("run docker")
+    Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker")
 }
 
 /// `docker inspect` of a container, `None` when it does not exist.
@@ -158,7 +171,12 @@ async fn api(server: &TestServer, method: reqwest::Method, path: &str) -> (u16, 
 }
 
 async fn bucket_view(server: &TestServer, bucket: &str) -> Value {
-    let (status, v) = api(server, reqwest::Method::GET, &format!("/api/buckets/{bucket}")).await;
+    let (status, v) = api(
+        server,
+        reqwest::Method::GET,
+        &format!("/api/buckets/{bucket}"),
+    )
+    .await;
     assert_eq!(status, 200, "{v}");
     v
 }
@@ -203,11 +221,20 @@ async fn container_bucket_lifecycle_data_and_recovery() {
     let name = view["container"]["name"].as_str().unwrap().to_owned();
     let volume = view["container"]["volume"].as_str().unwrap().to_owned();
     let c = inspect(&name).expect("the bucket's container exists");
-    assert_eq!(c["Config"]["Labels"]["io.bucketgate.instance"], inst.id.as_str());
-    assert_eq!(c["Config"]["Labels"]["io.bucketgate.bucket"], bucket.as_str());
+    assert_eq!(
+        c["Config"]["Labels"]["io.bucketgate.instance"],
+        inst.id.as_str()
+    );
+    assert_eq!(
+        c["Config"]["Labels"]["io.bucketgate.bucket"],
+        bucket.as_str()
+    );
     assert_eq!(c["Config"]["Image"], IMAGE);
     let port = published_port(&c);
-    assert_eq!(port, inst.ports.0, "the first lease is the lowest port of the range");
+    assert_eq!(
+        port, inst.ports.0,
+        "the first lease is the lowest port of the range"
+    );
     assert_eq!(view["container"]["s3Address"], format!("127.0.0.1:{port}"));
     assert!(volume_exists(&volume));
     // The container's credentials never leave the gateway.
@@ -254,7 +281,10 @@ async fn container_bucket_lifecycle_data_and_recovery() {
         .send()
         .await
         .unwrap();
-    assert_eq!(ranged.content_range(), Some(format!("bytes 100-199/{}", mid.len()).as_str()));
+    assert_eq!(
+        ranged.content_range(),
+        Some(format!("bytes 100-199/{}", mid.len()).as_str())
+    );
     let ranged = ranged.body.collect().await.unwrap().into_bytes();
     assert_eq!(&ranged[..], &mid[100..200]);
 
@@ -296,11 +326,19 @@ async fn container_bucket_lifecycle_data_and_recovery() {
         .bucket(&bucket)
         .key("big/obj")
         .upload_id(&upload_id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
         .send()
         .await
         .unwrap();
-    assert!(done.e_tag().unwrap().ends_with("-5\""), "{:?}", done.e_tag());
+    assert!(
+        done.e_tag().unwrap().ends_with("-5\""),
+        "{:?}",
+        done.e_tag()
+    );
     let mut got = s3
         .get_object()
         .bucket(&bucket)
@@ -349,7 +387,12 @@ async fn container_bucket_lifecycle_data_and_recovery() {
     assert_eq!(status_code(&gone).0, 404);
 
     // Stop: the container stops; the next request starts it again, data intact.
-    let (status, v) = api(&server, reqwest::Method::POST, &format!("/api/buckets/{bucket}/stop")).await;
+    let (status, v) = api(
+        &server,
+        reqwest::Method::POST,
+        &format!("/api/buckets/{bucket}/stop"),
+    )
+    .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["status"], "stopped");
     assert!(!running(&name));
@@ -359,7 +402,11 @@ async fn container_bucket_lifecycle_data_and_recovery() {
 
     // Killed from outside: the next request recovers.
     assert!(docker(&["kill", &name]).status.success());
-    wait_for("the killed container to stop", Duration::from_secs(20), || !running(&name));
+    wait_for(
+        "the killed container to stop",
+        Duration::from_secs(20),
+        || !running(&name),
+    );
     assert_eq!(read_all(&s3, &bucket, "docs/mid.bin").await, mid);
 
     // A gateway restart keeps the same container and data.
@@ -380,8 +427,14 @@ async fn container_bucket_lifecycle_data_and_recovery() {
     assert!(run.status.success(), "{run:?}");
     server.rewrite_config(&inst.config("remove_orphans = true"));
     server.restart().await;
-    wait_for("the container to be recreated", Duration::from_secs(30), || running(&name));
-    wait_for("the orphan to be removed", Duration::from_secs(30), || inspect(&orphan).is_none());
+    wait_for(
+        "the container to be recreated",
+        Duration::from_secs(30),
+        || running(&name),
+    );
+    wait_for("the orphan to be removed", Duration::from_secs(30), || {
+        inspect(&orphan).is_none()
+    });
     let s3 = server.client();
     assert_eq!(read_all(&s3, &bucket, "docs/mid.bin").await, mid);
     assert_eq!(published_port(&inspect(&name).unwrap()), port);
@@ -390,13 +443,23 @@ async fn container_bucket_lifecycle_data_and_recovery() {
     let refused = s3.delete_bucket().bucket(&bucket).send().await.unwrap_err();
     assert_eq!(status_code(&refused), (409, "BucketNotEmpty".to_owned()));
     for key in ["docs/small.txt", "docs/mid.bin", "big/obj"] {
-        s3.delete_object().bucket(&bucket).key(key).send().await.unwrap();
+        s3.delete_object()
+            .bucket(&bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
     }
     s3.delete_bucket().bucket(&bucket).send().await.unwrap();
     assert!(inspect(&name).is_none(), "the container is removed");
     assert!(!volume_exists(&volume), "the volume is removed");
     let listed = s3.list_buckets().send().await.unwrap();
-    assert!(listed.buckets().iter().all(|b| b.name() != Some(bucket.as_str())));
+    assert!(
+        listed
+            .buckets()
+            .iter()
+            .all(|b| b.name() != Some(bucket.as_str()))
+    );
     // The lease is free again: the next bucket gets the same port.
     let next = bucket_name();
     s3.create_bucket().bucket(&next).send().await.unwrap();
@@ -441,7 +504,11 @@ async fn concurrent_creates_lease_distinct_ports() {
     }
     assert_eq!(ports.len(), 10);
     for n in &names {
-        assert_eq!(read_all(&s3, n, "k").await, n.as_bytes(), "each bucket its own server");
+        assert_eq!(
+            read_all(&s3, n, "k").await,
+            n.as_bytes(),
+            "each bucket its own server"
+        );
         s3.delete_object().bucket(n).key("k").send().await.unwrap();
         s3.delete_bucket().bucket(n).send().await.unwrap();
     }
@@ -470,7 +537,11 @@ async fn idle_containers_stop_and_start_on_the_next_request() {
         .as_str()
         .unwrap()
         .to_owned();
-    wait_for("the idle container to stop", Duration::from_secs(30), || !running(&name));
+    wait_for(
+        "the idle container to stop",
+        Duration::from_secs(30),
+        || !running(&name),
+    );
     assert_eq!(bucket_view(&server, &bucket).await["status"], "stopped");
     let started = Instant::now();
     assert_eq!(read_all(&s3, &bucket, "k").await, data);
@@ -479,7 +550,12 @@ async fn idle_containers_stop_and_start_on_the_next_request() {
         started.elapsed().as_millis()
     ));
     assert!(running(&name));
-    s3.delete_object().bucket(&bucket).key("k").send().await.unwrap();
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
     s3.delete_bucket().bucket(&bucket).send().await.unwrap();
 }
 
@@ -491,7 +567,7 @@ async fn a_container_that_never_gets_ready_is_an_error_with_its_reason() {
     let inst = Instance::new(3);
     // The test image answers its probe path with 403; this profile waits for a 200.
     let profile = format!(
-        "ready_timeout_secs = 2\n\n[container.profiles.never-ready]\nimage = \"{IMAGE}\"\ncommand = [\"--host\", \"0.0.0.0\", \"--port\", \"9000\", \"/data\"]\ns3_port = 9000\n[container.profiles.never-ready.ready]\npath = \"/\"\nstatus = [200]\n"
+        "ready_timeout_secs = 2\n\n[container.profiles.never-ready]\nimage = \"{IMAGE}\"\ncommand = [\"--host\", \"0.0.0.0\", \"--port\", \"9000\", \"--access-key\", \"{{access_key}}\", \"--secret-key\", \"{{secret_key}}\", \"/data\"]\ns3_port = 9000\n[container.profiles.never-ready.ready]\npath = \"/\"\nstatus = [200]\n"
     );
     let cfg = inst.config("").replace("ready_timeout_secs = 30\n", "") + &profile;
     let server = TestServer::start_with_config(&cfg).await;
@@ -509,7 +585,12 @@ async fn a_container_that_never_gets_ready_is_an_error_with_its_reason() {
     assert!(msg.contains("did not become ready within 2 s"), "{msg}");
     // S3 requests get 503 with Retry-After, not a hang.
     let s3 = server.client();
-    let err = s3.list_objects_v2().bucket("never-ready").send().await.unwrap_err();
+    let err = s3
+        .list_objects_v2()
+        .bucket("never-ready")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(status_code(&err).0, 503);
     // An unknown profile is refused before anything is created.
     let resp = http_client()
@@ -521,7 +602,12 @@ async fn a_container_that_never_gets_ready_is_an_error_with_its_reason() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
     // It can still be deleted, keeping its volume (emptiness cannot be checked).
-    let (status, v) = api(&server, reqwest::Method::DELETE, "/api/buckets/never-ready?keepVolume=true").await;
+    let (status, v) = api(
+        &server,
+        reqwest::Method::DELETE,
+        "/api/buckets/never-ready?keepVolume=true",
+    )
+    .await;
     assert_eq!(status, 204, "{v}");
     assert!(inst.containers().is_empty());
 }
@@ -545,16 +631,32 @@ async fn without_docker_container_buckets_report_it_and_embedded_ones_work() {
     let view = bucket_view(&server, &bucket).await;
     assert_eq!(view["status"], "error", "{view}");
     assert!(
-        view["statusMessage"].as_str().unwrap().contains("docker unavailable"),
+        view["statusMessage"]
+            .as_str()
+            .unwrap()
+            .contains("docker unavailable"),
         "{view}"
     );
-    let err = s3.list_objects_v2().bucket(&bucket).send().await.unwrap_err();
+    let err = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(status_code(&err).0, 503);
     let raw = server.signed("GET", &format!("/{bucket}/k")).send().await;
     assert_eq!(raw.status, 503);
-    assert!(raw.header("retry-after").is_some(), "503 carries Retry-After");
+    assert!(
+        raw.header("retry-after").is_some(),
+        "503 carries Retry-After"
+    );
     // New container buckets are refused and leave nothing behind; embedded ones work.
-    let refused = s3.create_bucket().bucket("refused-now").send().await.unwrap_err();
+    let refused = s3
+        .create_bucket()
+        .bucket("refused-now")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(status_code(&refused).0, 503);
     let (status, _) = api(&server, reqwest::Method::GET, "/api/buckets/refused-now").await;
     assert_eq!(status, 404);

@@ -314,7 +314,10 @@ impl S3Route for ForwardRoute {
                     if failure.unreachable {
                         self.gateway.upstream_unreachable(&bucket);
                         if retry_left {
-                            tracing::info!(bucket, "storage container unreachable; starting it and retrying");
+                            tracing::info!(
+                                bucket,
+                                "storage container unreachable; starting it and retrying"
+                            );
                             continue;
                         }
                     }

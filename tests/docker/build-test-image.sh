@@ -19,7 +19,7 @@ root=${S3S_FS_ROOT:-${CARGO_TARGET_DIR:-$PWD/target}/s3s-fs}
 bin="$root/bin/s3s-fs"
 if [[ ! -x "$bin" ]]; then
     echo "installing s3s-fs 0.14.1 from crates.io into $root"
-    cargo install s3s-fs@0.14.1 --features binary --locked --root "$root" --quiet
+    cargo install s3s-fs@0.14.1 --features binary --locked --root "$root" --target-dir "$root/build" --quiet
 fi
 
 ctx=$(mktemp -d)

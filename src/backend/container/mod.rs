@@ -171,8 +171,6 @@ impl Drop for Active {
 pub struct Containers {
     cfg: ContainerConfig,
     profiles: BTreeMap<String, Profile>,
-    /// An unconnected client; [`Containers::engine`] connects it.
-    client: Docker,
     /// The connected (version-negotiated) client, when the engine answered last time.
     engine: Mutex<Option<Docker>>,
     /// Why the engine cannot be used, when it cannot.
@@ -203,18 +201,12 @@ impl Containers {
         if cfg.port_min == 0 || cfg.port_min > cfg.port_max {
             return Err("container.port_min..port_max is not a port range".to_owned());
         }
-        let client = Docker::new(
-            cfg.docker_host.as_deref(),
-            Duration::from_secs(cfg.docker_timeout_secs.max(1)),
-        )
-        .map_err(|e| format!("container.docker_host: {e}"))?;
         let instance = instance_id(&store, cfg.instance.as_deref())
             .await
             .map_err(|e| e.to_string())?;
         Ok(Self {
             cfg,
             profiles,
-            client,
             engine: Mutex::new(None),
             engine_error: Mutex::new(None),
             instance,
@@ -251,7 +243,19 @@ impl Containers {
         if let Some(d) = known {
             return Ok(d);
         }
-        match tokio::time::timeout(Duration::from_secs(5), self.client.connect()).await {
+        // Built each time until it connects: the socket may appear after the gateway started.
+        let client = Docker::new(
+            self.cfg.docker_host.as_deref(),
+            Duration::from_secs(self.cfg.docker_timeout_secs.max(1)),
+        );
+        let client = match client {
+            Ok(c) => c,
+            Err(e) => {
+                self.set_engine_error(Some(e.to_string()));
+                return Err(e);
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(5), client.connect()).await {
             Ok(Ok(d)) => {
                 *self
                     .engine

@@ -174,6 +174,21 @@ mod tests {
             config.embedded.inline_threshold_bytes,
             defaults.embedded.inline_threshold_bytes
         );
+        let (c, d) = (&config.container, &defaults.container);
+        assert_eq!((c.port_min, c.port_max), (d.port_min, d.port_max));
+        assert_eq!(c.profile, d.profile);
+        assert_eq!(c.bind_address, d.bind_address);
+        assert_eq!(c.idle_timeout_secs, d.idle_timeout_secs);
+        assert_eq!(c.ready_timeout_secs, d.ready_timeout_secs);
+    }
+
+    #[test]
+    fn profiles_can_be_added_in_config() {
+        let text = "[container.profiles.garage]\nimage = \"dxflrs/garage:v2.1.0\"\ns3_port = 3900\n[container.profiles.garage.ready]\npath = \"/health\"\n";
+        let config = Config::from_toml(text).unwrap();
+        let all = crate::backend::container::profile::all(&config.container.profiles).unwrap();
+        assert_eq!(all["garage"].s3_port, 3900);
+        assert!(all.contains_key("minio"));
     }
 
     #[test]

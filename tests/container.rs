@@ -684,3 +684,171 @@ async fn without_docker_container_buckets_report_it_and_embedded_ones_work() {
     s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
     s3.delete_bucket().bucket(&bucket).send().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_control_plane_objects_and_websites_work_across_servers() {
+    if !docker_ready("copies_control_plane_objects_and_websites_work_across_servers") {
+        return;
+    }
+    let inst = Instance::new(5);
+    let server = TestServer::start_with_config(&inst.config("")).await;
+    let s3 = server.client();
+    let (a, b) = (bucket_name(), bucket_name());
+    s3.create_bucket().bucket(&a).send().await.unwrap();
+    s3.create_bucket().bucket(&b).send().await.unwrap();
+    let resp = http_client()
+        .post(format!("{}/api/buckets", server.admin_endpoint))
+        .bearer_auth(admin_token(&server))
+        .json(&serde_json::json!({"name": format!("{a}-emb"), "backend": "embedded"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let emb = format!("{a}-emb");
+
+    // Two containers are two servers: the copy streams through the gateway.
+    let data = random_bytes(2 * MIB + 5);
+    s3.put_object()
+        .bucket(&a)
+        .key("src")
+        .content_type("application/x-test")
+        .metadata("color", "green")
+        .body(ByteStream::from(data.clone()))
+        .send()
+        .await
+        .unwrap();
+    let copied = s3
+        .copy_object()
+        .bucket(&b)
+        .key("dst")
+        .copy_source(format!("{a}/src"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("copy across containers: {}", dbg_err(&e)));
+    assert_eq!(
+        copied.copy_object_result().and_then(|r| r.e_tag()),
+        Some(quoted_md5(&data).as_str())
+    );
+    assert_eq!(read_all(&s3, &b, "dst").await, data);
+    let head = s3.head_object().bucket(&b).key("dst").send().await.unwrap();
+    assert_eq!(head.content_type(), Some("application/x-test"));
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("color"))
+            .map(String::as_str),
+        Some("green")
+    );
+    // Container → embedded and back.
+    s3.copy_object()
+        .bucket(&emb)
+        .key("e")
+        .copy_source(format!("{b}/dst"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("copy into embedded: {}", dbg_err(&e)));
+    assert_eq!(read_all(&s3, &emb, "e").await, data);
+    s3.copy_object()
+        .bucket(&a)
+        .key("back")
+        .copy_source(format!("{emb}/e"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("copy from embedded: {}", dbg_err(&e)));
+    assert_eq!(read_all(&s3, &a, "back").await, data);
+    // A missing source is the source's error, not the destination's.
+    let err = s3
+        .copy_object()
+        .bucket(&b)
+        .key("x")
+        .copy_source(format!("{a}/missing"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(&err).0, 404);
+
+    // The control plane's object routes on a container bucket.
+    let token = admin_token(&server);
+    let form = reqwest::multipart::Form::new()
+        .text("key", "site/index.html")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"<h1>hi</h1>".to_vec()).file_name("index.html"),
+        );
+    let up = http_client()
+        .post(format!("{}/api/buckets/{a}/objects", server.admin_endpoint))
+        .bearer_auth(&token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(up.status().as_u16(), 201, "{:?}", up.text().await);
+    let (status, list) = api(
+        &server,
+        reqwest::Method::GET,
+        &format!("/api/buckets/{a}/objects?prefix=site/"),
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["objects"][0]["key"], "site/index.html");
+    assert_eq!(list["objects"][0]["size"], 11);
+    let got = http_client()
+        .get(format!(
+            "{}/api/buckets/{a}/objects/site/index.html",
+            server.admin_endpoint
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(got.text().await.unwrap(), "<h1>hi</h1>");
+
+    // A public container bucket is served as a website.
+    s3.put_bucket_acl()
+        .bucket(&a)
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let page = server
+        .raw("GET", "/site/")
+        .host(&format!("{a}.web.localhost"))
+        .send()
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text());
+    assert_eq!(page.text(), "<h1>hi</h1>");
+
+    // Usage recount from the container's listing.
+    let (status, stats) = api(
+        &server,
+        reqwest::Method::POST,
+        &format!("/api/buckets/{a}/sync"),
+    )
+    .await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["objects"], 3);
+
+    // API delete removes a container bucket too (after S3's emptiness rule).
+    for (bucket, key) in [
+        (&a, "src"),
+        (&a, "back"),
+        (&a, "site/index.html"),
+        (&b, "dst"),
+    ] {
+        s3.delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    }
+    let (status, v) = api(
+        &server,
+        reqwest::Method::DELETE,
+        &format!("/api/buckets/{a}"),
+    )
+    .await;
+    assert_eq!(status, 204, "{v}");
+    s3.delete_bucket().bucket(&b).send().await.unwrap();
+    assert!(inst.containers().is_empty());
+}

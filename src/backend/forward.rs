@@ -216,6 +216,7 @@ impl S3Route for ForwardRoute {
             headers,
             trailing_headers,
             extensions,
+            credentials,
             ..
         } = req;
         let (bucket, tail) = split_target(&uri, &headers, &self.base_domain)
@@ -247,11 +248,40 @@ impl S3Route for ForwardRoute {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let write = write_kind(&method, &tail, query, &headers);
-        let _admitted = match write {
-            Write::Object => self.gateway.admit_write(&bucket, length.unwrap_or(0), 1)?,
-            Write::Part => self.gateway.admit_write(&bucket, length.unwrap_or(0), 0)?,
-            Write::Complete => self.gateway.admit_write(&bucket, 0, 1)?,
-            Write::None => None,
+        let who = extensions
+            .get::<Principal>()
+            .cloned()
+            .unwrap_or(Principal::Anonymous);
+        let copy = match (
+            method == Method::PUT && tail.len() > 1,
+            headers.get("x-amz-copy-source"),
+        ) {
+            (true, Some(v)) => Some(
+                s3s::dto::CopySource::parse(v.to_str().unwrap_or("")).map_err(|_| {
+                    S3Error::with_message(
+                        S3ErrorCode::InvalidArgument,
+                        "The x-amz-copy-source header is not valid",
+                    )
+                })?,
+            ),
+            _ => None,
+        };
+        let part = query_names(query).any(|n| n == "uploadId");
+        let mut copied = None;
+        let _admitted = match (&copy, write) {
+            // The caller must be allowed to read the source, and its size counts.
+            (Some(src), _) => {
+                let size = self
+                    .gateway
+                    .copy_source_size(&who, src, credentials.as_ref())
+                    .await?;
+                copied = Some(size);
+                self.gateway.admit_write(&bucket, size, u64::from(!part))?
+            }
+            (None, Write::Object) => self.gateway.admit_write(&bucket, length.unwrap_or(0), 1)?,
+            (None, Write::Part) => self.gateway.admit_write(&bucket, length.unwrap_or(0), 0)?,
+            (None, Write::Complete) => self.gateway.admit_write(&bucket, 0, 1)?,
+            (None, Write::None) => None,
         };
         let kept: Vec<&str> = query
             .split('&')
@@ -262,6 +292,24 @@ impl S3Route for ForwardRoute {
                         .any(|q| p.split('=').next() == Some(q))
             })
             .collect();
+        if let Some(src) = copy.as_ref().filter(|s| !self.same_server(s, &bucket)) {
+            let mut target_tail = tail.clone();
+            if !kept.is_empty() {
+                target_tail.push('?');
+                target_tail.push_str(&kept.join("&"));
+            }
+            let forward = forward_headers(&headers, "");
+            return crate::backend::copy::stream_into_forwarded(
+                &self.gateway,
+                src,
+                &bucket,
+                &target_tail,
+                &headers,
+                forward,
+                part,
+            )
+            .await;
+        }
         // A request without a body may be sent again: when a bucket's container turns out to
         // be dead (killed from outside, before Docker's event arrived), it is started and the
         // request retried once, so the client sees latency instead of an error.
@@ -327,6 +375,11 @@ impl S3Route for ForwardRoute {
         };
         let (parts, body) = resp.into_parts();
         if parts.status.is_success() {
+            if let Some(size) = copied {
+                self.gateway
+                    .note_upload(&bucket, size, u64::from(!part))
+                    .await;
+            }
             match write {
                 Write::Object => {
                     self.gateway
@@ -349,6 +402,25 @@ impl S3Route for ForwardRoute {
             }
         }
         Ok(out)
+    }
+}
+
+impl ForwardRoute {
+    /// Whether a copy's source is on the destination's own server (a server-side copy):
+    /// a container serves one bucket; the remote endpoint serves all remote buckets.
+    fn same_server(&self, source: &s3s::dto::CopySource, dest: &str) -> bool {
+        let s3s::dto::CopySource::Bucket { bucket, .. } = source else {
+            return false;
+        };
+        let (Some(src), Some(dst)) = (self.gateway.cached(bucket), self.gateway.cached(dest))
+        else {
+            return false;
+        };
+        match dst.backend {
+            crate::meta::BackendKind::Container => src.name == dst.name,
+            crate::meta::BackendKind::Remote => src.backend == crate::meta::BackendKind::Remote,
+            crate::meta::BackendKind::Embedded => false,
+        }
     }
 }
 

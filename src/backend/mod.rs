@@ -3,6 +3,7 @@
 //! forwarding route ([`forward`]) and, for the gateway's own calls, by [`forwarded`].
 
 pub mod container;
+pub mod copy;
 pub mod embedded;
 pub mod forward;
 pub mod forwarded;

@@ -207,7 +207,7 @@ impl Gateway {
     }
 
     /// Checks that the caller may read the source of a copy and returns its size.
-    async fn copy_source_size(
+    pub async fn copy_source_size(
         &self,
         who: &Principal,
         source: &CopySource,
@@ -234,6 +234,12 @@ impl Gateway {
             .content_length
             .and_then(|n| u64::try_from(n).ok())
             .unwrap_or(0))
+    }
+
+    /// Whether a copy's source bucket lives on another server (so the copy streams through).
+    fn source_is_forwarded(&self, source: &CopySource) -> bool {
+        matches!(source, CopySource::Bucket { bucket, .. }
+            if self.cached(bucket).is_some_and(|b| b.backend.is_forwarded()))
     }
 
     pub fn store(&self) -> &Store {
@@ -494,6 +500,9 @@ gateway_s3_impl! {
             let who = self.caller(&req)?;
             let size = self.copy_source_size(&who, &req.input.copy_source, req.credentials.as_ref()).await?;
             let _admitted = self.admit(&req.input.bucket, size, 1)?;
+            if self.source_is_forwarded(&req.input.copy_source) {
+                return crate::backend::copy::copy_into_embedded(self, &self.embedded, req).await;
+            }
             let backend = self.backend_for(&req.input.bucket)?;
             backend.s3().copy_object(req).await
         }
@@ -505,6 +514,9 @@ gateway_s3_impl! {
             let who = self.caller(&req)?;
             let size = self.copy_source_size(&who, &req.input.copy_source, req.credentials.as_ref()).await?;
             let _admitted = self.admit(&req.input.bucket, size, 0)?;
+            if self.source_is_forwarded(&req.input.copy_source) {
+                return crate::backend::copy::upload_part_copy_into_embedded(self, &self.embedded, req).await;
+            }
             let backend = self.backend_for(&req.input.bucket)?;
             backend.s3().upload_part_copy(req).await
         }

@@ -164,14 +164,20 @@ impl Upstream {
     ) -> Result<http::Response<Body>, SendFailure> {
         let url = format!("{}{path_and_query}", self.base);
         headers.insert(http::header::HOST, self.host.clone());
-        headers.insert(
-            "x-amz-content-sha256",
-            HeaderValue::from_static("UNSIGNED-PAYLOAD"),
-        );
+        // A body re-framed with a checksum trailer says so; every other body is unsigned.
+        let streaming = headers
+            .get("x-amz-content-sha256")
+            .is_some_and(|v| v == "STREAMING-UNSIGNED-PAYLOAD-TRAILER");
+        if !streaming {
+            headers.insert(
+                "x-amz-content-sha256",
+                HeaderValue::from_static("UNSIGNED-PAYLOAD"),
+            );
+        }
         if let Some(n) = content_length {
             headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(n));
         }
-        self.sign(&method, &url, &mut headers)
+        self.sign(&method, &url, &mut headers, streaming)
             .map_err(|error| SendFailure {
                 error,
                 unreachable: false,
@@ -261,7 +267,13 @@ impl Upstream {
         }
     }
 
-    fn sign(&self, method: &Method, url: &str, headers: &mut HeaderMap) -> S3Result<()> {
+    fn sign(
+        &self,
+        method: &Method,
+        url: &str,
+        headers: &mut HeaderMap,
+        streaming: bool,
+    ) -> S3Result<()> {
         let identity = aws_credential_types::Credentials::new(
             &self.cfg.access_key,
             &self.cfg.secret_key,
@@ -287,7 +299,11 @@ impl Upstream {
             method.as_str(),
             url,
             pairs.into_iter(),
-            SignableBody::UnsignedPayload,
+            if streaming {
+                SignableBody::StreamingUnsignedPayloadTrailer
+            } else {
+                SignableBody::UnsignedPayload
+            },
         )
         .map_err(|_| S3Error::with_message(S3ErrorCode::InvalidURI, "cannot sign this request"))?;
         let (instructions, _) = sign(signable, &params)

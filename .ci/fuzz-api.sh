@@ -27,13 +27,33 @@ cleanup() {
         kill -TERM "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
     fi
+    if [[ -n "${instance:-}" ]] && docker info >/dev/null 2>&1; then
+        docker ps -aq --filter "label=io.bucketgate.instance=$instance" | xargs -r docker rm -f >/dev/null
+        docker volume ls -q --filter "label=io.bucketgate.instance=$instance" | xargs -r docker volume rm -f >/dev/null
+    fi
     rm -rf "$work"
 }
 trap cleanup EXIT
 
 token="fuzz-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+# Container buckets the fuzzer creates run the locally built test image (no pull possible);
+# they carry this run's instance label and are removed at the end.
+instance="fuzz$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+cat >"$work/fuzz.toml" <<EOF
+[container]
+profile = "s3s-fs-test"
+instance = "$instance"
+port_min = 47000
+port_max = 47999
+ready_timeout_secs = 20
+EOF
+if docker info >/dev/null 2>&1; then
+    bash tests/docker/build-test-image.sh
+else
+    echo "fuzz: no Docker engine; container bucket creations will answer 503 and fail the run" >&2
+fi
 BUCKETGATE_ADMIN_TOKEN="$token" RUST_LOG=warn NO_COLOR=1 \
-    "$bin" serve --data-dir "$work/data" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+    "$bin" serve --config "$work/fuzz.toml" --data-dir "$work/data" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
     >"$work/stdout" 2>"$work/stderr" </dev/null &
 server_pid=$!
 

@@ -203,6 +203,8 @@ async fn bucket(c: &Client, cmd: BucketCmd) -> Result<()> {
                 ("publicRead", a.public_read.then_some(Value::Bool(true))),
                 ("publicList", a.public_list.then_some(Value::Bool(true))),
                 ("versioning", a.versioning.then_some(Value::Bool(true))),
+                ("backend", a.backend.map(Value::from)),
+                ("profile", a.profile.map(Value::from)),
             ];
             for (k, v) in opt {
                 if let Some(v) = v {
@@ -287,8 +289,9 @@ async fn bucket(c: &Client, cmd: BucketCmd) -> Result<()> {
                 .await?;
             output(c, &v, print_bucket);
         }
-        BucketCmd::Delete { name } => {
-            c.send(Method::DELETE, &path(&name, ""), None).await?;
+        BucketCmd::Delete { name, keep_volume } => {
+            let tail = if keep_volume { "?keepVolume=true" } else { "" };
+            c.send(Method::DELETE, &path(&name, tail), None).await?;
             if !c.json {
                 println!("deleted bucket {name}");
             }
@@ -296,13 +299,13 @@ async fn bucket(c: &Client, cmd: BucketCmd) -> Result<()> {
         BucketCmd::Start { name } => {
             let v = c.send(Method::POST, &path(&name, "/start"), None).await?;
             output(c, &v, |v| {
-                println!("{}: {}", text(&v["bucket"]), text(&v["status"]))
+                println!("{}: {}", text(&v["name"]), text(&v["status"]))
             });
         }
         BucketCmd::Stop { name } => {
             let v = c.send(Method::POST, &path(&name, "/stop"), None).await?;
             output(c, &v, |v| {
-                println!("{}: {}", text(&v["bucket"]), text(&v["status"]))
+                println!("{}: {}", text(&v["name"]), text(&v["status"]))
             });
         }
         BucketCmd::Stats { name } => {

@@ -500,7 +500,7 @@ impl Control {
         if let Some(v) = patch.versioning {
             rec.versioning = Some(versioning_status(v));
         }
-        if let Some(v) = patch.encryption {
+        if let Some(v) = patch.encryption.clone() {
             rec.encryption = v;
         }
         if let Some(v) = patch.region
@@ -523,6 +523,14 @@ impl Control {
         if let Some(g) = patch.grants {
             rec.grants = g;
         }
+        let versioning = patch.versioning.map(versioning_status);
+        self.gateway
+            .carry_settings(
+                name,
+                versioning.as_deref(),
+                patch.encryption.as_ref().map(Option::as_deref),
+            )
+            .await?;
         rec.updated = now_millis();
         self.gateway.update_bucket(rec).await
     }

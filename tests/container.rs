@@ -503,6 +503,45 @@ async fn concurrent_creates_lease_distinct_ports() {
             .unwrap();
     }
     assert_eq!(ports.len(), 10);
+
+    // The CLI drives the same life cycle.
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_bucketgate"))
+            .args(args)
+            .env("BUCKETGATE_API", &server.admin_endpoint)
+            .env("BUCKETGATE_ADMIN_TOKEN", admin_token(&server))
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run the CLI");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let via_cli = bucket_name();
+    let shown = cli(&[
+        "bucket",
+        "create",
+        &via_cli,
+        "--backend",
+        "container",
+        "--profile",
+        "s3s-fs-test",
+    ]);
+    assert!(
+        shown.contains("s3s-fs-test") && shown.contains("127.0.0.1:"),
+        "{shown}"
+    );
+    assert!(cli(&["bucket", "stop", &via_cli]).contains("stopped"));
+    assert!(cli(&["bucket", "start", &via_cli]).contains("running"));
+    let volume = bucket_view(&server, &via_cli).await["container"]["volume"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    cli(&["bucket", "delete", &via_cli, "--keep-volume"]);
+    assert!(volume_exists(&volume), "--keep-volume keeps the data");
     for n in &names {
         assert_eq!(
             read_all(&s3, n, "k").await,
@@ -817,6 +856,40 @@ async fn copies_control_plane_objects_and_websites_work_across_servers() {
         .await;
     assert_eq!(page.status, 200, "{}", page.text());
     assert_eq!(page.text(), "<h1>hi</h1>");
+
+    // Settings are carried to the bucket's server; this one has no versioning, so a change is
+    // refused and not recorded, and a create that asks for it carries a warning.
+    let resp = http_client()
+        .patch(format!("{}/api/buckets/{a}", server.admin_endpoint))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"versioning": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 501, "{:?}", resp.text().await);
+    assert_eq!(bucket_view(&server, &a).await["versioning"], Value::Null);
+    let resp = http_client()
+        .post(format!("{}/api/buckets", server.admin_endpoint))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": format!("{a}-ver"), "backend": "container", "versioning": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let v = bucket_view(&server, &format!("{a}-ver")).await;
+    assert_eq!(v["status"], "running");
+    assert!(
+        v["statusMessage"]
+            .as_str()
+            .unwrap_or("")
+            .contains("versioning"),
+        "{v}"
+    );
+    s3.delete_bucket()
+        .bucket(format!("{a}-ver"))
+        .send()
+        .await
+        .unwrap();
 
     // Usage recount from the container's listing.
     let (status, stats) = api(

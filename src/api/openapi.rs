@@ -146,13 +146,16 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
         ("patch", "/api/buckets/{name}", Op::new("updateBucket", "Update a bucket; absent fields stay, null clears").params(vec![b()])
             .body("BucketPatch", true)
             .resp(ok("200", "The updated bucket", Some("Bucket")))),
-        ("delete", "/api/buckets/{name}", Op::new("deleteBucket", "Delete an empty bucket").params(vec![b()])
+        ("delete", "/api/buckets/{name}", Op::new("deleteBucket", "Delete an empty bucket (a container bucket's container and volume too)").params(vec![b(),
+                query_param("keepVolume", json!({"type": "boolean"}), "Keep a container bucket's volume (its data)")])
             .resp(ok("204", "Deleted", None))
-            .resp(err("409", "BucketNotEmpty"))),
-        ("post", "/api/buckets/{name}/start", Op::new("startBucket", "Start a bucket's backend (embedded buckets always run)").params(vec![b()])
-            .resp(ok("200", "Backend state", Some("BucketStatus")))),
-        ("post", "/api/buckets/{name}/stop", Op::new("stopBucket", "Stop a bucket's backend (embedded buckets always run)").params(vec![b()])
-            .resp(ok("200", "Backend state", Some("BucketStatus")))),
+            .resp(err("409", "BucketNotEmpty"))
+            .resp(err("503", "The bucket's container cannot be reached to check that it is empty"))),
+        ("post", "/api/buckets/{name}/start", Op::new("startBucket", "Start a container bucket's container and wait for it (other buckets always run)").params(vec![b()])
+            .resp(ok("200", "The bucket", Some("Bucket")))
+            .resp(err("503", "The container did not become ready (or Docker is unavailable)"))),
+        ("post", "/api/buckets/{name}/stop", Op::new("stopBucket", "Stop a container bucket's container; the next request starts it again (other buckets always run)").params(vec![b()])
+            .resp(ok("200", "The bucket", Some("Bucket")))),
         ("get", "/api/buckets/{name}/stats", Op::new("getBucketStats", "Usage and limits").params(vec![b()])
             .resp(ok("200", "Stats", Some("BucketStats")))),
         ("post", "/api/buckets/{name}/sync", Op::new("syncBucket", "Recompute usage from what the backend stores").params(vec![b()])
@@ -245,7 +248,9 @@ fn schemas() -> Value {
         "BucketCreate": {"type": "object", "additionalProperties": false, "required": ["name"], "properties": {
             "name": bucket_name, "owner": {"type": "string", "description": "Owner user id (admin only)"},
             "team": id, "workspace": id, "description": s("string"),
-            "backend": {"type": "string", "enum": ["embedded"]}, "region": s("string"),
+            "backend": {"type": "string", "enum": ["embedded", "container", "remote"]},
+            "profile": {"type": "string", "description": "Backend profile of a container bucket (minio, rustfs, s3s-fs-test or a configured one)"},
+            "region": s("string"),
             "maxSizeBytes": {"type": "integer", "minimum": 0}, "maxObjects": {"type": "integer", "minimum": 0},
             "publicRead": s("boolean"), "publicList": s("boolean"), "versioning": s("boolean"),
             "encryption": s("string")}},
@@ -262,11 +267,16 @@ fn schemas() -> Value {
             "name": s("string"), "id": s("string"), "owner": s("string"), "team": ns("string"),
             "workspace": ns("string"), "description": ns("string"), "backend": s("string"),
             "region": s("string"), "status": {"type": "string", "enum": ["creating", "running", "stopped", "error"]},
+            "statusMessage": {"type": "string", "description": "Why the bucket is in error, or a warning about settings its backend refused"},
+            "container": schema_ref("ContainerInfo"),
             "createdAt": {"type": "string", "format": "date-time"}, "updatedAt": {"type": "string", "format": "date-time"},
             "maxSizeBytes": ns("integer"), "maxObjects": ns("integer"), "publicRead": s("boolean"),
             "publicList": s("boolean"), "versioning": ns("string"), "encryption": ns("string"),
             "domains": {"type": "array", "items": s("string")},
             "grants": {"type": "array", "items": schema_ref("Grant")}, "usage": schema_ref("Usage")}},
+        "ContainerInfo": {"type": "object", "required": ["profile", "image", "name", "volume", "s3Address"], "properties": {
+            "profile": s("string"), "image": s("string"), "name": s("string"), "volume": s("string"),
+            "s3Address": s("string"), "consoleAddress": ns("string")}},
         "BucketList": {"type": "object", "required": ["buckets"], "properties": {
             "buckets": {"type": "array", "items": schema_ref("Bucket")}}},
         "Connection": {"type": "object", "required": ["endpoint", "region", "bucket", "accessKey", "pathStyle"], "properties": {
@@ -275,8 +285,6 @@ fn schemas() -> Value {
             "pathStyle": s("boolean")}},
         "BucketCreated": {"type": "object", "required": ["bucket", "connection"], "properties": {
             "bucket": schema_ref("Bucket"), "connection": schema_ref("Connection")}},
-        "BucketStatus": {"type": "object", "required": ["bucket", "status"], "properties": {
-            "bucket": s("string"), "status": {"type": "string", "enum": ["creating", "running", "stopped", "error"]}}},
         "BucketStats": stats,
         "ObjectEntry": {"type": "object", "required": ["key", "size"], "properties": {
             "key": s("string"), "size": s("integer"), "etag": ns("string"),

@@ -480,8 +480,43 @@ impl Upstream {
         Err(upstream_error(status, &text))
     }
 
+    /// Sets the bucket's versioning (`Enabled` or `Suspended`) on the server.
+    pub async fn put_versioning(&self, bucket: &str, status: &str) -> S3Result<()> {
+        let xml = format!(
+            "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>{}</Status></VersioningConfiguration>",
+            quick_xml::escape::escape(status)
+        );
+        self.put_bucket_config(bucket, "versioning", xml).await
+    }
+
+    /// Sets the bucket's default encryption (e.g. `AES256`) on the server.
+    pub async fn put_encryption(&self, bucket: &str, algorithm: &str) -> S3Result<()> {
+        let xml = format!(
+            "<ServerSideEncryptionConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>{}</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>",
+            quick_xml::escape::escape(algorithm)
+        );
+        self.put_bucket_config(bucket, "encryption", xml).await
+    }
+
+    /// Removes the bucket's default encryption on the server.
+    pub async fn delete_encryption(&self, bucket: &str) -> S3Result<()> {
+        let (status, _, text) = self
+            .call_small(
+                Method::DELETE,
+                &format!("/{}?encryption", self.upstream_bucket(bucket)),
+                HeaderMap::new(),
+                Bytes::new(),
+                64 << 10,
+            )
+            .await?;
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(upstream_error(status, &text))
+    }
+
     /// Applies a bucket sub-resource (`versioning`, `encryption`) on the server.
-    pub async fn put_bucket_config(
+    async fn put_bucket_config(
         &self,
         bucket: &str,
         subresource: &str,

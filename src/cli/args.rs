@@ -74,7 +74,12 @@ pub enum BucketCmd {
     /// Change a bucket's settings.
     Update(BucketUpdateArgs),
     /// Delete an empty bucket.
-    Delete { name: String },
+    Delete {
+        name: String,
+        /// Keep a container bucket's volume (its data) after the bucket is gone.
+        #[arg(long)]
+        keep_volume: bool,
+    },
     /// Start a bucket's backend.
     Start { name: String },
     /// Stop a bucket's backend.
@@ -110,6 +115,13 @@ pub struct BucketCreateArgs {
     pub public_list: bool,
     #[arg(long)]
     pub versioning: bool,
+    /// Backend: embedded, container (an S3 server container of its own) or remote [default:
+    /// the gateway's default backend].
+    #[arg(long, value_parser = ["embedded", "container", "remote"])]
+    pub backend: Option<String>,
+    /// Backend profile of a container bucket (minio, rustfs, s3s-fs-test, or a configured one).
+    #[arg(long)]
+    pub profile: Option<String>,
 }
 
 #[derive(Args, Debug)]

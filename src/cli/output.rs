@@ -50,11 +50,17 @@ pub fn print_pairs(pairs: &[(&str, String)]) {
 
 pub fn print_bucket(b: &Value) {
     let domains: Vec<String> = items(&b["domains"]).map(text).collect();
+    let container = &b["container"];
     print_pairs(&[
         ("name", text(&b["name"])),
         ("owner", text(&b["owner"])),
         ("status", text(&b["status"])),
+        ("status message", text(&b["statusMessage"])),
         ("backend", text(&b["backend"])),
+        ("profile", text(&container["profile"])),
+        ("container", text(&container["name"])),
+        ("server address", text(&container["s3Address"])),
+        ("console address", text(&container["consoleAddress"])),
         ("region", text(&b["region"])),
         ("description", text(&b["description"])),
         ("access", access(b)),

@@ -274,6 +274,30 @@ impl Gateway {
         self.resolve_bucket(name)
     }
 
+    /// Carries changed versioning or encryption settings to a forwarded bucket's server
+    /// before they are recorded; a server that refuses them refuses the change.
+    pub async fn carry_settings(
+        &self,
+        name: &str,
+        versioning: Option<&str>,
+        encryption: Option<Option<&str>>,
+    ) -> Result<()> {
+        let rec = self.resolve_bucket(name)?;
+        if !rec.backend.is_forwarded() || (versioning.is_none() && encryption.is_none()) {
+            return Ok(());
+        }
+        let lease = self.upstream_for(name).await?;
+        if let Some(v) = versioning {
+            lease.upstream.put_versioning(name, v).await?;
+        }
+        match encryption {
+            Some(Some(alg)) => lease.upstream.put_encryption(name, alg).await?,
+            Some(None) => lease.upstream.delete_encryption(name).await?,
+            None => {}
+        }
+        Ok(())
+    }
+
     /// A bucket's state as shown to people: `creating|running|stopped|error` and why.
     pub fn bucket_status(&self, rec: &BucketRecord) -> (&'static str, Option<String>) {
         match rec.backend {

@@ -463,27 +463,15 @@ async fn wait_ready(
 /// bucket's warning.
 async fn carry_settings(upstream: &Upstream, rec: &BucketRecord) -> Option<String> {
     let mut refused = Vec::new();
-    if let Some(v) = &rec.versioning {
-        let xml = format!(
-            "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>{v}</Status></VersioningConfiguration>"
-        );
-        if let Err(e) = upstream
-            .put_bucket_config(&rec.name, "versioning", xml)
-            .await
-        {
-            refused.push(format!("versioning ({})", e.code().as_str()));
-        }
+    if let Some(v) = &rec.versioning
+        && let Err(e) = upstream.put_versioning(&rec.name, v).await
+    {
+        refused.push(format!("versioning ({})", e.code().as_str()));
     }
-    if let Some(alg) = &rec.encryption {
-        let xml = format!(
-            "<ServerSideEncryptionConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>{alg}</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>"
-        );
-        if let Err(e) = upstream
-            .put_bucket_config(&rec.name, "encryption", xml)
-            .await
-        {
-            refused.push(format!("encryption ({})", e.code().as_str()));
-        }
+    if let Some(alg) = &rec.encryption
+        && let Err(e) = upstream.put_encryption(&rec.name, alg).await
+    {
+        refused.push(format!("encryption ({})", e.code().as_str()));
     }
     (!refused.is_empty()).then(|| {
         format!(

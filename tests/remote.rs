@@ -530,3 +530,75 @@ async fn object_attributes_survive_the_hop() {
     assert_eq!(done.e_tag(), direct_head.e_tag());
     assert!(done.e_tag().unwrap().ends_with("-2\""));
 }
+
+/// A client that disconnects mid-upload aborts the upstream request: nothing is stored.
+#[tokio::test]
+async fn a_client_gone_mid_upload_leaves_nothing_upstream() {
+    use tokio::io::AsyncWriteExt;
+    let upstream = TestServer::start().await;
+    let gw = Gateway::start(&upstream.s3_endpoint);
+    let s3 = gw.client(&upstream);
+    let direct = upstream.client();
+    let bucket = bucket_name();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+
+    let addr: std::net::SocketAddr = gw
+        .s3_endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let req = upstream
+        .raw("PUT", &format!("/{bucket}/cut"))
+        .to(addr)
+        .credentials(GW_ACCESS_KEY, GW_SECRET_KEY)
+        .payload_hash("UNSIGNED-PAYLOAD")
+        .header("content-length", &(4 * MIB).to_string())
+        .no_content_length();
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(&req.head_bytes()).await.unwrap();
+    conn.write_all(&random_bytes(MIB)).await.unwrap();
+    conn.flush().await.unwrap();
+    // The upload is under way at the endpoint (its temp file exists), then the client vanishes.
+    let tmp = upstream.data_dir().join("tmp");
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while TestServer::files_under(&tmp).is_empty() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the upload never reached the endpoint"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(conn);
+
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let head = direct
+            .head_object()
+            .bucket(format!("gw-{bucket}"))
+            .key("cut")
+            .send()
+            .await;
+        assert_eq!(
+            status_code(&head.unwrap_err()).0,
+            404,
+            "no half object upstream"
+        );
+        // The endpoint leaves no upload in flight either once the abort has reached it.
+        if TestServer::files_under(&tmp).is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "the upstream upload was not aborted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And the gateway still serves.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("after")
+        .body(ByteStream::from_static(b"ok"))
+        .send()
+        .await
+        .unwrap();
+}

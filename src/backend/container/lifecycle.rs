@@ -287,11 +287,24 @@ async fn bring_up(
                 .ok_or_else(|| Fault::Container("the container vanished after creation".into()))?
         }
     };
+    let mut rec = rec;
     if !state.running {
-        docker
-            .start(&spec.container_name)
-            .await
-            .map_err(|e| docker_fault(c, "starting the container", e))?;
+        match docker.start(&spec.container_name).await {
+            Ok(()) => {}
+            // Another program took the leased port meanwhile: move to a free one.
+            Err(DockerError::Refused(msg)) if is_port_conflict(&msg) => {
+                rec = relocate(gw, &rec).await?;
+                let spec = rec
+                    .container
+                    .as_ref()
+                    .ok_or(Fault::Internal(Error::Bug("container bucket without spec")))?;
+                docker
+                    .start(&spec.container_name)
+                    .await
+                    .map_err(|e| docker_fault(c, "starting the container", e))?;
+            }
+            Err(e) => return Err(docker_fault(c, "starting the container", e)),
+        }
     }
     let slot = c.slot(name);
     let upstream = c.upstream_of(&slot, &rec)?;
@@ -304,6 +317,55 @@ async fn bring_up(
         ))
     })?;
     Ok(carry_settings(&upstream, &rec).await)
+}
+
+fn is_port_conflict(msg: &str) -> bool {
+    msg.contains("port is already allocated") || msg.contains("address already in use")
+}
+
+/// Gives a bucket new host ports after its leased ones turned out to be taken by another
+/// program: the container is recreated on the same volume with the new ports published.
+async fn relocate(
+    gw: &Gateway,
+    rec: &BucketRecord,
+) -> std::result::Result<Arc<BucketRecord>, Fault> {
+    let c = gw.containers();
+    let docker = c.engine().await.map_err(Fault::Engine)?;
+    let spec = rec
+        .container
+        .clone()
+        .ok_or(Fault::Internal(Error::Bug("container bucket without spec")))?;
+    let old: Vec<u16> = [Some(spec.host_port), spec.console_port]
+        .into_iter()
+        .flatten()
+        .collect();
+    let leased = ports::lease(
+        &c.store,
+        &rec.name,
+        old.len(),
+        (c.cfg.port_min, c.cfg.port_max),
+        c.cfg.bind_address,
+        old.iter().copied().collect(),
+    )
+    .await?;
+    tracing::warn!(bucket = %rec.name, old = ?old, new = ?leased, "leased port taken by another program; moving the bucket's container");
+    docker
+        .remove(&spec.container_name)
+        .await
+        .map_err(|e| docker_fault(c, "removing the container", e))?;
+    ports::release(&c.store, &old).await?;
+    let moved = gw
+        .modify_bucket(&rec.name, |b| {
+            if let Some(s) = b.container.as_mut() {
+                s.host_port = leased[0];
+                s.console_port = leased.get(1).copied();
+                s.container_id = None;
+            }
+        })
+        .await?;
+    create_container(gw, &moved, false).await?;
+    gw.cached(&rec.name)
+        .ok_or_else(|| Fault::Container("the bucket no longer exists".into()))
 }
 
 /// Creates the volume (first time only) and the container of a bucket.

@@ -15,7 +15,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use common::*;
 use md5::{Digest, Md5};
 use serde_json::Value;
@@ -126,6 +125,23 @@ impl Instance {
             "default_backend = \"container\"\n\n[container]\nprofile = \"s3s-fs-test\"\ninstance = \"{}\"\nport_min = {}\nport_max = {}\nready_timeout_secs = 30\nreconcile_interval_secs = 2\n{extra}\n",
             self.id, self.ports.0, self.ports.1
         )
+    }
+
+    /// Waits (bounded) until no container of this instance is left, showing what is left if
+    /// some stay.
+    fn assert_no_containers(&self) {
+        let until = Instant::now() + Duration::from_secs(10);
+        while !self.containers().is_empty() {
+            if Instant::now() > until {
+                let filter = format!("label=io.bucketgate.instance={}", self.id);
+                let out = docker(&["ps", "-a", "--filter", &filter]);
+                panic!(
+                    "containers left behind:\n{}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn containers(&self) -> Vec<String> {
@@ -289,51 +305,17 @@ async fn container_bucket_lifecycle_data_and_recovery() {
     assert_eq!(&ranged[..], &mid[100..200]);
 
     // Multipart, 65 MiB in five parts; the ETag is the server's md5-of-md5s.
-    let upload = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("big/obj")
-        .send()
-        .await
-        .unwrap();
-    let upload_id = upload.upload_id().unwrap().to_owned();
     let sizes = [16 * MIB, 16 * MIB, 16 * MIB, 16 * MIB, MIB];
-    let mut parts = Vec::new();
+    let parts: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, size)| pattern(7, (i * 16 * MIB) as u64, *size))
+        .collect();
     let mut whole = Md5::new();
-    for (i, size) in sizes.iter().enumerate() {
-        let data = pattern(7, (i * 16 * MIB) as u64, *size);
-        whole.update(&data);
-        let n = i32::try_from(i + 1).unwrap();
-        let out = s3
-            .upload_part()
-            .bucket(&bucket)
-            .key("big/obj")
-            .upload_id(&upload_id)
-            .part_number(n)
-            .body(ByteStream::from(data))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("part {n}: {}", dbg_err(&e)));
-        parts.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(out.e_tag().unwrap())
-                .build(),
-        );
+    for p in &parts {
+        whole.update(p);
     }
-    let done = s3
-        .complete_multipart_upload()
-        .bucket(&bucket)
-        .key("big/obj")
-        .upload_id(&upload_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let done = multipart_put(&s3, &bucket, "big/obj", parts).await;
     assert!(
         done.e_tag().unwrap().ends_with("-5\""),
         "{:?}",
@@ -466,7 +448,7 @@ async fn container_bucket_lifecycle_data_and_recovery() {
     let view = bucket_view(&server, &next).await;
     assert_eq!(view["container"]["s3Address"], format!("127.0.0.1:{port}"));
     s3.delete_bucket().bucket(&next).send().await.unwrap();
-    assert!(inst.containers().is_empty(), "no container is left behind");
+    inst.assert_no_containers();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -551,7 +533,7 @@ async fn concurrent_creates_lease_distinct_ports() {
         s3.delete_object().bucket(n).key("k").send().await.unwrap();
         s3.delete_bucket().bucket(n).send().await.unwrap();
     }
-    assert!(inst.containers().is_empty());
+    inst.assert_no_containers();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -648,7 +630,7 @@ async fn a_container_that_never_gets_ready_is_an_error_with_its_reason() {
     )
     .await;
     assert_eq!(status, 204, "{v}");
-    assert!(inst.containers().is_empty());
+    inst.assert_no_containers();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -923,5 +905,5 @@ async fn copies_control_plane_objects_and_websites_work_across_servers() {
     .await;
     assert_eq!(status, 204, "{v}");
     s3.delete_bucket().bucket(&b).send().await.unwrap();
-    assert!(inst.containers().is_empty());
+    inst.assert_no_containers();
 }

@@ -479,47 +479,8 @@ async fn object_attributes_survive_the_hop() {
     );
 
     // Multipart: the ETag the client gets is the endpoint's own.
-    let up = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("mp")
-        .send()
-        .await
-        .unwrap();
-    let id = up.upload_id().unwrap();
-    let mut parts = Vec::new();
-    for n in 1..=2 {
-        let body = pattern(n as u64, 0, if n == 1 { 5 * MIB } else { 1000 });
-        let out = s3
-            .upload_part()
-            .bucket(&bucket)
-            .key("mp")
-            .upload_id(id)
-            .part_number(n)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .unwrap();
-        parts.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(out.e_tag().unwrap())
-                .build(),
-        );
-    }
-    let done = s3
-        .complete_multipart_upload()
-        .bucket(&bucket)
-        .key("mp")
-        .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let parts = vec![pattern(1, 0, 5 * MIB), pattern(2, 0, 1000)];
+    let done = multipart_put(&s3, &bucket, "mp", parts).await;
     let direct_head = direct
         .head_object()
         .bucket(&remote_name)

@@ -53,6 +53,39 @@ fn metadata_of(h: &HeaderMap) -> Option<HashMap<String, String>> {
     (!m.is_empty()).then_some(m)
 }
 
+/// An object's attributes, as GET and HEAD answers carry them in headers.
+struct ObjectHeaders {
+    content_length: Option<i64>,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
+    content_language: Option<String>,
+    content_disposition: Option<String>,
+    cache_control: Option<String>,
+    expires: Option<Timestamp>,
+    e_tag: Option<ETag>,
+    last_modified: Option<Timestamp>,
+    metadata: Option<HashMap<String, String>>,
+    version_id: Option<String>,
+}
+
+impl ObjectHeaders {
+    fn of(h: &HeaderMap) -> Self {
+        Self {
+            content_length: header(h, "content-length").and_then(|v| v.parse().ok()),
+            content_type: header(h, "content-type"),
+            content_encoding: header(h, "content-encoding"),
+            content_language: header(h, "content-language"),
+            content_disposition: header(h, "content-disposition"),
+            cache_control: header(h, "cache-control"),
+            expires: http_date(h, "expires"),
+            e_tag: header(h, "etag").and_then(|v| ETag::parse_http_header(v.as_bytes()).ok()),
+            last_modified: http_date(h, "last-modified"),
+            metadata: metadata_of(h),
+            version_id: header(h, "x-amz-version-id"),
+        }
+    }
+}
+
 /// The error of a failed answer; answers without a body (HEAD, 304) get one from the status.
 async fn failure(status: StatusCode, body: Body) -> S3Error {
     let text = body_text(body, 64 << 10).await;
@@ -165,20 +198,21 @@ impl S3 for Forwarded {
                 i.version_id.as_deref(),
             )
             .await?;
+        let m = ObjectHeaders::of(&h);
         let out = GetObjectOutput {
             body: Some(StreamingBlob::from(body)),
-            content_length: header(&h, "content-length").and_then(|v| v.parse().ok()),
+            content_length: m.content_length,
             content_range: header(&h, "content-range"),
-            content_type: header(&h, "content-type"),
-            content_encoding: header(&h, "content-encoding"),
-            content_language: header(&h, "content-language"),
-            content_disposition: header(&h, "content-disposition"),
-            cache_control: header(&h, "cache-control"),
-            expires: http_date(&h, "expires"),
-            e_tag: header(&h, "etag").and_then(|v| ETag::parse_http_header(v.as_bytes()).ok()),
-            last_modified: http_date(&h, "last-modified"),
-            metadata: metadata_of(&h),
-            version_id: header(&h, "x-amz-version-id"),
+            content_type: m.content_type,
+            content_encoding: m.content_encoding,
+            content_language: m.content_language,
+            content_disposition: m.content_disposition,
+            cache_control: m.cache_control,
+            expires: m.expires,
+            e_tag: m.e_tag,
+            last_modified: m.last_modified,
+            metadata: m.metadata,
+            version_id: m.version_id,
             accept_ranges: header(&h, "accept-ranges"),
             ..Default::default()
         };
@@ -204,18 +238,19 @@ impl S3 for Forwarded {
                 i.version_id.as_deref(),
             )
             .await?;
+        let m = ObjectHeaders::of(&h);
         let out = HeadObjectOutput {
-            content_length: header(&h, "content-length").and_then(|v| v.parse().ok()),
-            content_type: header(&h, "content-type"),
-            content_encoding: header(&h, "content-encoding"),
-            content_language: header(&h, "content-language"),
-            content_disposition: header(&h, "content-disposition"),
-            cache_control: header(&h, "cache-control"),
-            expires: http_date(&h, "expires"),
-            e_tag: header(&h, "etag").and_then(|v| ETag::parse_http_header(v.as_bytes()).ok()),
-            last_modified: http_date(&h, "last-modified"),
-            metadata: metadata_of(&h),
-            version_id: header(&h, "x-amz-version-id"),
+            content_length: m.content_length,
+            content_type: m.content_type,
+            content_encoding: m.content_encoding,
+            content_language: m.content_language,
+            content_disposition: m.content_disposition,
+            cache_control: m.cache_control,
+            expires: m.expires,
+            e_tag: m.e_tag,
+            last_modified: m.last_modified,
+            metadata: m.metadata,
+            version_id: m.version_id,
             ..Default::default()
         };
         Ok(S3Response::new(out))

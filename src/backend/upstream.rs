@@ -340,21 +340,42 @@ impl Upstream {
         Ok((parts.status, parts.headers, body_text(body, cap).await))
     }
 
-    /// Creates the bucket on the server (an existing one of ours is fine).
-    pub async fn create_bucket(&self, bucket: &str) -> S3Result<()> {
+    /// A request on the bucket itself (`?subresource` when not empty) whose answer is only
+    /// success or an S3 error; the error code `tolerated` counts as success.
+    async fn bucket_call(
+        &self,
+        method: Method,
+        bucket: &str,
+        subresource: &str,
+        headers: HeaderMap,
+        body: Bytes,
+        tolerated: Option<&str>,
+    ) -> S3Result<()> {
+        let mut target = format!("/{}", self.upstream_bucket(bucket));
+        if !subresource.is_empty() {
+            target.push('?');
+            target.push_str(subresource);
+        }
         let (status, _, text) = self
-            .call_small(
-                Method::PUT,
-                &format!("/{}", self.upstream_bucket(bucket)),
-                HeaderMap::new(),
-                Bytes::new(),
-                64 << 10,
-            )
+            .call_small(method, &target, headers, body, 64 << 10)
             .await?;
-        if status.is_success() || text.contains("BucketAlreadyOwnedByYou") {
+        if status.is_success() || tolerated.is_some_and(|code| text.contains(code)) {
             return Ok(());
         }
         Err(upstream_error(status, &text))
+    }
+
+    /// Creates the bucket on the server (an existing one of ours is fine).
+    pub async fn create_bucket(&self, bucket: &str) -> S3Result<()> {
+        self.bucket_call(
+            Method::PUT,
+            bucket,
+            "",
+            HeaderMap::new(),
+            Bytes::new(),
+            Some("BucketAlreadyOwnedByYou"),
+        )
+        .await
     }
 
     /// Creates the bucket on a server of its own (a bucket's container) unless it is there:
@@ -465,19 +486,15 @@ impl Upstream {
 
     /// Deletes the bucket on the server (S3 rules: it must be empty).
     pub async fn delete_bucket(&self, bucket: &str) -> S3Result<()> {
-        let (status, _, text) = self
-            .call_small(
-                Method::DELETE,
-                &format!("/{}", self.upstream_bucket(bucket)),
-                HeaderMap::new(),
-                Bytes::new(),
-                64 << 10,
-            )
-            .await?;
-        if status.is_success() || text.contains("NoSuchBucket") {
-            return Ok(());
-        }
-        Err(upstream_error(status, &text))
+        self.bucket_call(
+            Method::DELETE,
+            bucket,
+            "",
+            HeaderMap::new(),
+            Bytes::new(),
+            Some("NoSuchBucket"),
+        )
+        .await
     }
 
     /// Sets the bucket's versioning (`Enabled` or `Suspended`) on the server.
@@ -500,19 +517,9 @@ impl Upstream {
 
     /// Removes the bucket's default encryption on the server.
     pub async fn delete_encryption(&self, bucket: &str) -> S3Result<()> {
-        let (status, _, text) = self
-            .call_small(
-                Method::DELETE,
-                &format!("/{}?encryption", self.upstream_bucket(bucket)),
-                HeaderMap::new(),
-                Bytes::new(),
-                64 << 10,
-            )
-            .await?;
-        if status.is_success() {
-            return Ok(());
-        }
-        Err(upstream_error(status, &text))
+        let (h, b) = (HeaderMap::new(), Bytes::new());
+        self.bucket_call(Method::DELETE, bucket, "encryption", h, b, None)
+            .await
     }
 
     /// Applies a bucket sub-resource (`versioning`, `encryption`) on the server.
@@ -537,19 +544,15 @@ impl Upstream {
         if let Ok(v) = HeaderValue::from_str(&md5) {
             headers.insert("content-md5", v);
         }
-        let (status, _, text) = self
-            .call_small(
-                Method::PUT,
-                &format!("/{}?{subresource}", self.upstream_bucket(bucket)),
-                headers,
-                Bytes::from(xml),
-                64 << 10,
-            )
-            .await?;
-        if status.is_success() {
-            return Ok(());
-        }
-        Err(upstream_error(status, &text))
+        self.bucket_call(
+            Method::PUT,
+            bucket,
+            subresource,
+            headers,
+            Bytes::from(xml),
+            None,
+        )
+        .await
     }
 }
 

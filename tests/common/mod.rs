@@ -916,3 +916,53 @@ pub async fn read_response<R: tokio::io::AsyncRead + Unpin>(
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
+
+/// Uploads `parts` as one multipart object and completes it.
+pub async fn multipart_put(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    parts: Vec<Vec<u8>>,
+) -> aws_sdk_s3::operation::complete_multipart_upload::CompleteMultipartUploadOutput {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let upload = s3
+        .create_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("create upload {key}: {}", dbg_err(&e)));
+    let id = upload.upload_id().expect("upload id").to_owned();
+    let mut done = Vec::new();
+    for (i, data) in parts.into_iter().enumerate() {
+        let n = i32::try_from(i + 1).unwrap();
+        let out = s3
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(&id)
+            .part_number(n)
+            .body(aws_sdk_s3::primitives::ByteStream::from(data))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("part {n} of {key}: {}", dbg_err(&e)));
+        done.push(
+            CompletedPart::builder()
+                .part_number(n)
+                .e_tag(out.e_tag().expect("part ETag"))
+                .build(),
+        );
+    }
+    s3.complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(&id)
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(done))
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("complete {key}: {}", dbg_err(&e)))
+}

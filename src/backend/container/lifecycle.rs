@@ -20,7 +20,7 @@ use super::{Active, Containers, Slot, ports};
 use crate::backend::upstream::{Upstream, UpstreamLease, unavailable};
 use crate::error::{Error, Result, client_err};
 use crate::gateway::Gateway;
-use crate::meta::{BucketRecord, BucketStatus, now_millis};
+use crate::meta::{BucketRecord, BucketStatus, ContainerSpec, now_millis};
 
 /// How long requests fail fast after a failed start before the next attempt.
 const RETRY_BACKOFF_MS: i64 = 2000;
@@ -567,13 +567,7 @@ pub async fn stop(gw: &Gateway, name: &str) -> Result<()> {
 
 async fn stop_locked(gw: &Gateway, slot: &Slot, name: &str) -> Result<()> {
     let c = gw.containers();
-    let rec = gw
-        .cached(name)
-        .ok_or_else(|| client_err!(NoSuchBucket, "The specified bucket does not exist"))?;
-    let spec = rec
-        .container
-        .as_ref()
-        .ok_or(Error::Bug("container bucket without spec"))?;
+    let (_, spec) = record_and_spec(gw, name)?;
     slot.ready.store(false, Ordering::SeqCst);
     let docker = c.engine().await.map_err(|e| engine_error(&e))?;
     match docker
@@ -601,6 +595,18 @@ async fn stop_locked(gw: &Gateway, slot: &Slot, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// A container bucket's record and container description.
+fn record_and_spec(gw: &Gateway, name: &str) -> Result<(Arc<BucketRecord>, ContainerSpec)> {
+    let rec = gw
+        .cached(name)
+        .ok_or_else(|| client_err!(NoSuchBucket, "The specified bucket does not exist"))?;
+    let spec = rec
+        .container
+        .clone()
+        .ok_or(Error::Bug("container bucket without spec"))?;
+    Ok((rec, spec))
+}
+
 fn engine_error(e: &DockerError) -> Error {
     let mut err = unavailable(&e.to_string(), 5);
     err.set_message(e.to_string());
@@ -613,13 +619,7 @@ fn engine_error(e: &DockerError) -> Error {
 /// `keep_volume` (the data stays in the volume).
 pub async fn destroy(gw: &Gateway, name: &str, keep_volume: bool) -> Result<()> {
     let c = gw.containers();
-    let rec = gw
-        .cached(name)
-        .ok_or_else(|| client_err!(NoSuchBucket, "The specified bucket does not exist"))?;
-    let spec = rec
-        .container
-        .clone()
-        .ok_or(Error::Bug("container bucket without spec"))?;
+    let (rec, spec) = record_and_spec(gw, name)?;
     let docker = c.engine().await.map_err(|e| engine_error(&e))?;
     let slot = c.slot(name);
     let _guard = slot.lock.lock().await;

@@ -22,10 +22,11 @@ readonly SCRIPT_DIR REPO_ROOT SCRIPT_PATH
 
 usage() {
     cat <<'EOF'
-usage: conformance/run.sh [--spawn] [--only REGEX] [--keep] [--list]
+usage: conformance/run.sh [--spawn] [--only REGEX] [--skip REGEX] [--keep] [--list]
 
   --spawn        start a fresh bucketgate (target/release/bucketgate, else cargo build --release)
   --only REGEX   run only scenarios whose name matches REGEX (bash =~)
+  --skip REGEX   do not run scenarios whose name matches REGEX; each is listed as `skip - NAME`
   --keep         keep the temp dir (scenario logs, server log, data dir)
   --list         print scenario names and exit
 
@@ -34,18 +35,23 @@ S3_ADDRESSING_STYLE (path|virtual|auto, default path), BUCKETGATE_BIN (binary fo
 CONFORMANCE_CMD_TIMEOUT (seconds per aws/curl call, default 300),
 CONFORMANCE_READY_TIMEOUT (seconds to wait for the ready line, default 60),
 CONFORMANCE_TOTAL_TIMEOUT (seconds for all scenarios; later ones are reported failed, default 1200),
-CONFORMANCE_TRACE=1 (xtrace with timestamps into each scenario's log; use with --keep).
+CONFORMANCE_TRACE=1 (xtrace with timestamps into each scenario's log; use with --keep),
+CONFORMANCE_BACKEND=container (with --spawn: every bucket gets an S3 server container of its
+own, the locally built s3s-fs test image; needs Docker; the containers are removed at the end).
 EOF
 }
 
 SPAWN=0
 ONLY=""
+SKIP=""
+SKIPPED=0
 KEEP=0
 LIST=0
 while (($#)); do
     case $1 in
         --spawn) SPAWN=1 ;;
         --only) ONLY=${2:?--only needs a regex}; shift ;;
+        --skip) SKIP=${2:?--skip needs a regex}; shift ;;
         --keep) KEEP=1 ;;
         --list) LIST=1 ;;
         -h | --help) usage; exit 0 ;;
@@ -705,8 +711,16 @@ start_server() {
     unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN
     mkdir -p "$WORK/data"
     : >"$WORK/server.stdout"
+    local backend_args=()
+    if [[ ${CONFORMANCE_BACKEND:-embedded} == container ]]; then
+        CONTAINER_INSTANCE="conf$(random_hex 6)"
+        printf '[container]\nprofile = "s3s-fs-test"\ninstance = "%s"\nport_min = 48000\nport_max = 48999\n' \
+            "$CONTAINER_INSTANCE" >"$WORK/backend.toml"
+        backend_args=(--config "$WORK/backend.toml" --default-backend container)
+        echo "# backend: container (s3s-fs-test profile, instance $CONTAINER_INSTANCE)"
+    fi
     BUCKETGATE_ROOT_ACCESS_KEY=$AWS_ACCESS_KEY_ID BUCKETGATE_ROOT_SECRET_KEY=$AWS_SECRET_ACCESS_KEY \
-        "$bin" serve --data-dir "$WORK/data" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+        "$bin" serve "${backend_args[@]}" --data-dir "$WORK/data" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
         --region "$AWS_DEFAULT_REGION" \
         >"$WORK/server.stdout" 2>"$WORK/server.log" </dev/null &
     SERVER_PID=$!
@@ -778,6 +792,10 @@ cleanup() {
             timeout 120 aws --endpoint-url "$S3_ENDPOINT" s3 rb --force "s3://$b" >/dev/null 2>&1 || true
         done
     fi
+    if [[ -n ${CONTAINER_INSTANCE:-} ]]; then
+        docker ps -aq --filter "label=io.bucketgate.instance=$CONTAINER_INSTANCE" | xargs -r docker rm -f >/dev/null 2>&1 || true
+        docker volume ls -q --filter "label=io.bucketgate.instance=$CONTAINER_INSTANCE" | xargs -r docker volume rm -f >/dev/null 2>&1 || true
+    fi
     if ((KEEP)); then
         echo "# kept $WORK" >&2
     else
@@ -833,6 +851,11 @@ for s in "${SCENARIOS[@]}"; do
     IFS='|' read -r name fn needs <<<"$s"
     [[ -z $ONLY || $name =~ $ONLY ]] || continue
     [[ $needs != spawn ]] || ((SPAWN)) || continue
+    if [[ -n $SKIP && $name =~ $SKIP ]]; then
+        echo "skip - $name (--skip)"
+        SKIPPED=$((SKIPPED + 1))
+        continue
+    fi
     if ((SECONDS - started > TOTAL_TIMEOUT)); then
         report "$name" 1 "not run: the scenarios took more than ${TOTAL_TIMEOUT} s (CONFORMANCE_TOTAL_TIMEOUT)"
         continue
@@ -860,5 +883,5 @@ fi
 times=$(printf '%s, ' "${TIMES[@]}")
 echo "# ran in $((SECONDS - started)) s: ${times%, }"
 ((FAILED == 0)) || printf '# failed: %s\n' "${FAILED_NAMES[@]}"
-echo "$PASSED passed, $FAILED failed"
+echo "$PASSED passed, $FAILED failed${SKIP:+, $SKIPPED skipped (--skip $SKIP)}"
 ((FAILED == 0))

@@ -727,6 +727,26 @@ async fn copies_control_plane_objects_and_websites_work_across_servers() {
     assert_eq!(resp.status().as_u16(), 201);
     let emb = format!("{a}-emb");
 
+    // Keys that need percent-encoding are re-signed in S3's canonical encoding.
+    let odd = "odd dir/ünï+code=eq&amp~tilde%41.txt";
+    s3.put_object()
+        .bucket(&a)
+        .key(odd)
+        .body(ByteStream::from_static(b"odd"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("odd key: {}", dbg_err(&e)));
+    assert_eq!(read_all(&s3, &a, odd).await, b"odd");
+    let listed = s3
+        .list_objects_v2()
+        .bucket(&a)
+        .prefix("odd dir/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.contents()[0].key(), Some(odd));
+    s3.delete_object().bucket(&a).key(odd).send().await.unwrap();
+
     // Two containers are two servers: the copy streams through the gateway.
     let data = random_bytes(2 * MIB + 5);
     s3.put_object()

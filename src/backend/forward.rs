@@ -293,7 +293,7 @@ impl S3Route for ForwardRoute {
             })
             .collect();
         if let Some(src) = copy.as_ref().filter(|s| !self.same_server(s, &bucket)) {
-            let mut target_tail = tail.clone();
+            let mut target_tail = super::upstream::canonical_path(&tail);
             if !kept.is_empty() {
                 target_tail.push('?');
                 target_tail.push_str(&kept.join("&"));
@@ -347,7 +347,11 @@ impl S3Route for ForwardRoute {
             let mut target = format!(
                 "/{}{}",
                 upstream.upstream_bucket(&bucket),
-                if tail == "/" { "" } else { &tail }
+                if tail == "/" {
+                    String::new()
+                } else {
+                    super::upstream::canonical_path(&tail)
+                }
             );
             if !kept.is_empty() {
                 target.push('?');

@@ -287,7 +287,7 @@ impl Upstream {
             .region(&self.cfg.region)
             .name("s3")
             .time(SystemTime::now())
-            .settings(SigningSettings::default())
+            .settings(s3_signing_settings())
             .build()
             .map_err(|_| S3Error::new(S3ErrorCode::InternalError))?
             .into();
@@ -555,6 +555,35 @@ impl Upstream {
         .await
     }
 }
+
+/// S3's flavour of SigV4: the path is signed as sent (single encoding, no normalisation).
+/// Paths sent upstream are in S3's canonical encoding (see [`canonical_path`]), so the
+/// server computes the same canonical request whatever its own decoding.
+fn s3_signing_settings() -> SigningSettings {
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = aws_sigv4::http_request::PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode =
+        aws_sigv4::http_request::UriPathNormalizationMode::Disabled;
+    settings
+}
+
+/// A request path in S3's canonical URI encoding: each segment percent-decoded, then encoded
+/// with only `A-Za-z0-9-._~` left as they are; `/` separates segments.
+pub fn canonical_path(raw: &str) -> String {
+    raw.split('/')
+        .map(|seg| {
+            let decoded = percent_encoding::percent_decode_str(seg).collect::<Vec<u8>>();
+            percent_encoding::percent_encode(&decoded, AWS_URI_SET).to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+const AWS_URI_SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// A small response body as text, read up to `cap` bytes (error documents, listing pages).
 pub async fn body_text(body: Body, cap: usize) -> String {

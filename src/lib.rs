@@ -1,8 +1,10 @@
 //! bucketgate: an S3-compatible object-storage gateway with per-bucket backends.
 //!
 //! The path of one S3 request: accept ([`server`]) → SigV4 and access checks ([`auth`], via
-//! s3s) → bucket resolution and routing ([`gateway`]) → the bucket's backend
-//! ([`backend::embedded`]) → the response streamed back.
+//! s3s) → bucket resolution and routing ([`gateway`]) → the bucket's backend: in process
+//! ([`backend::embedded`]), or forwarded whole to the bucket's own S3 server container
+//! ([`backend::container`]) or a remote endpoint ([`backend::remote`]) by
+//! [`backend::forward`] → the response streamed back.
 
 pub mod api;
 pub mod auth;

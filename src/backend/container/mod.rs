@@ -110,7 +110,8 @@ pub struct Slot {
     /// The bucket is being deleted: new requests are refused.
     deleting: AtomicBool,
     last_error: Mutex<Option<String>>,
-    upstream: Mutex<Option<Arc<Upstream>>>,
+    /// The upstream of the container, with the host port it was built for.
+    upstream: Mutex<Option<(u16, Arc<Upstream>)>>,
     /// Held while starting, stopping or removing the container.
     lock: tokio::sync::Mutex<()>,
 }
@@ -386,14 +387,16 @@ impl Containers {
             .container
             .as_ref()
             .ok_or(crate::error::Error::Bug("container bucket without spec"))?;
-        let endpoint = format!("http://{}", self.host_addr(spec.host_port));
         let mut known = slot
             .upstream
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(u) = known.as_ref().filter(|u| u.endpoint() == endpoint) {
+        if let Some((port, u)) = known.as_ref()
+            && *port == spec.host_port
+        {
             return Ok(u.clone());
         }
+        let endpoint = format!("http://{}", self.host_addr(spec.host_port));
         let secret = self.master.open(&spec.secret_sealed).map_err(|e| {
             tracing::error!(bucket = %rec.name, error = %e, "cannot open a container secret");
             crate::error::Error::Bug("container secret cannot be opened")
@@ -411,7 +414,7 @@ impl Containers {
         )
         .map(Arc::new)
         .map_err(|_| crate::error::Error::Bug("container endpoint is not a URL"))?;
-        *known = Some(upstream.clone());
+        *known = Some((spec.host_port, upstream.clone()));
         Ok(upstream)
     }
 

@@ -807,6 +807,32 @@ async fn copies_control_plane_objects_and_websites_work_across_servers() {
         .unwrap_err();
     assert_eq!(status_code(&err).0, 404);
 
+    // A browser form upload (POST Object) lands in the container, as in an embedded bucket.
+    for bucket in [&a, &emb] {
+        let resp = post_form(
+            &server.s3_endpoint,
+            bucket,
+            "form/up.bin",
+            ROOT_ACCESS_KEY,
+            ROOT_SECRET_KEY,
+            b"from a form".to_vec(),
+        )
+        .await;
+        let status = resp.status().as_u16();
+        assert!(
+            (200..300).contains(&status),
+            "{status}: {:?}",
+            resp.text().await
+        );
+        assert_eq!(read_all(&s3, bucket, "form/up.bin").await, b"from a form");
+        s3.delete_object()
+            .bucket(bucket)
+            .key("form/up.bin")
+            .send()
+            .await
+            .unwrap();
+    }
+
     // The control plane's object routes on a container bucket.
     let token = admin_token(&server);
     let form = reqwest::multipart::Form::new()

@@ -164,7 +164,7 @@ fn write_kind(method: &Method, tail: &str, query: &str, headers: &HeaderMap) -> 
 impl S3Route for ForwardRoute {
     fn is_match(
         &self,
-        _method: &Method,
+        method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
         _: &mut http::Extensions,
@@ -172,9 +172,13 @@ impl S3Route for ForwardRoute {
         let Some((bucket, tail)) = split_target(uri, headers, &self.base_domain) else {
             return false;
         };
-        if tail == "/"
-            && query_names(uri.query().unwrap_or("")).any(|n| GATEWAY_SUBRESOURCES.contains(&n))
-        {
+        let query = uri.query().unwrap_or("");
+        if tail == "/" && query_names(query).any(|n| GATEWAY_SUBRESOURCES.contains(&n)) {
+            return false;
+        }
+        // A browser form upload (POST Object): s3s checks its policy and signature and hands
+        // the file to the gateway, which stores it through the bucket's upstream.
+        if method == Method::POST && tail == "/" && query.is_empty() {
             return false;
         }
         self.gateway

@@ -261,9 +261,15 @@ impl S3 for Forwarded {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         let i = req.input;
+        // A browser form upload has no Content-Length of its own; s3s knows the file's.
+        let known = i.body.as_ref().and_then(|b| {
+            use s3s::stream::ByteStream as _;
+            b.remaining_length().exact().map(|n| n as u64)
+        });
         let len = i
             .content_length
             .and_then(|n| u64::try_from(n).ok())
+            .or(known)
             .ok_or_else(|| S3Error::new(S3ErrorCode::MissingContentLength))?;
         let lease = self.lease(&i.bucket).await?;
         let mut h = HeaderMap::new();

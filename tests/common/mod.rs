@@ -966,3 +966,52 @@ pub async fn multipart_put(
         .await
         .unwrap_or_else(|e| panic!("complete {key}: {}", dbg_err(&e)))
 }
+
+/// A browser-style POST Object upload (SigV4 POST policy signed with `ak`/`sk`, allowing
+/// exactly `key` in `bucket`), sent as `multipart/form-data` to the S3 listener.
+pub async fn post_form(
+    s3_endpoint: &str,
+    bucket: &str,
+    key: &str,
+    ak: &str,
+    sk: &str,
+    data: Vec<u8>,
+) -> reqwest::Response {
+    use base64::Engine as _;
+    let now = time::OffsetDateTime::now_utc();
+    let (amz_date, date) = amz_dates(now);
+    let credential = format!("{ak}/{date}/{REGION}/s3/aws4_request");
+    let expiration = (now + time::Duration::minutes(10))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let policy = serde_json::json!({
+        "expiration": expiration,
+        "conditions": [
+            {"bucket": bucket},
+            {"key": key},
+            {"x-amz-algorithm": "AWS4-HMAC-SHA256"},
+            {"x-amz-credential": credential},
+            {"x-amz-date": amz_date},
+            ["content-length-range", 0, 16 << 20],
+        ]
+    });
+    let policy_b64 = base64::engine::general_purpose::STANDARD.encode(policy.to_string());
+    let signature = hex::encode(hmac(&signing_key(sk, &date), policy_b64.as_bytes()));
+    let form = reqwest::multipart::Form::new()
+        .text("key", key.to_owned())
+        .text("x-amz-algorithm", "AWS4-HMAC-SHA256")
+        .text("x-amz-credential", credential)
+        .text("x-amz-date", amz_date)
+        .text("policy", policy_b64)
+        .text("x-amz-signature", signature)
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(data).file_name("upload.bin"),
+        );
+    http_client()
+        .post(format!("{s3_endpoint}/{bucket}"))
+        .multipart(form)
+        .send()
+        .await
+        .expect("POST object")
+}

@@ -90,9 +90,30 @@ pub async fn provision(gw: &Gateway, name: &str) -> std::result::Result<(), Prov
         .container
         .clone()
         .ok_or_else(|| Provision::Refused(S3Error::new(s3s::S3ErrorCode::InternalError)))?;
+    if c.profile(&spec.profile).is_none() {
+        return Err(Provision::Refused(S3Error::new(
+            s3s::S3ErrorCode::InvalidArgument,
+        )));
+    }
+    lease_ports(gw, name)
+        .await
+        .map_err(|e| Provision::Refused(e.into()))?;
+    let slot = c.slot(name);
+    let _guard = slot.lock.lock().await;
+    match bounded_bring_up(gw, &slot, name, true).await {
+        Ok(()) => Ok(()),
+        Err(f) => Err(Provision::Failed(fault_to_s3(&f))),
+    }
+}
+
+/// Leases the host ports of a bucket's container and records them (a bucket whose creation
+/// was interrupted before that gets them on its next start).
+async fn lease_ports(gw: &Gateway, name: &str) -> Result<()> {
+    let c = gw.containers();
+    let (_, spec) = record_and_spec(gw, name)?;
     let profile = c
         .profile(&spec.profile)
-        .ok_or_else(|| Provision::Refused(S3Error::new(s3s::S3ErrorCode::InvalidArgument)))?;
+        .ok_or_else(|| client_err!(InvalidArgument, "no backend profile {}", spec.profile))?;
     let count = 1 + usize::from(profile.console_port.is_some());
     let leased = ports::lease(
         &c.store,
@@ -102,9 +123,8 @@ pub async fn provision(gw: &Gateway, name: &str) -> std::result::Result<(), Prov
         c.cfg.bind_address,
         BTreeSet::new(),
     )
-    .await
-    .map_err(|e| Provision::Refused(e.into()))?;
-    let with_ports = gw
+    .await?;
+    let recorded = gw
         .modify_bucket(name, |b| {
             if let Some(s) = b.container.as_mut() {
                 s.host_port = leased[0];
@@ -112,16 +132,11 @@ pub async fn provision(gw: &Gateway, name: &str) -> std::result::Result<(), Prov
             }
         })
         .await;
-    if let Err(e) = with_ports {
+    if let Err(e) = recorded {
         let _ = ports::release(&c.store, &leased).await;
-        return Err(Provision::Refused(e.into()));
+        return Err(e);
     }
-    let slot = c.slot(name);
-    let _guard = slot.lock.lock().await;
-    match bounded_bring_up(gw, &slot, name, true).await {
-        Ok(()) => Ok(()),
-        Err(f) => Err(Provision::Failed(fault_to_s3(&f))),
-    }
+    Ok(())
 }
 
 /// Outcome of a failed [`provision`].
@@ -264,6 +279,11 @@ async fn bring_up(
 ) -> std::result::Result<Option<String>, Fault> {
     let c = gw.containers();
     let docker = c.engine().await.map_err(Fault::Engine)?;
+    if record_and_spec(gw, name)?.1.host_port == 0 {
+        lease_ports(gw, name)
+            .await
+            .map_err(|e| Fault::Container(format!("leasing a host port: {e}")))?;
+    }
     let rec = gw
         .cached(name)
         .ok_or_else(|| Fault::Container("the bucket no longer exists".into()))?;
@@ -769,7 +789,7 @@ pub async fn reconcile(gw: &Gateway) {
             }
             _ => false,
         };
-        if recreate && spec.host_port != 0 && !slot.deleting.load(Ordering::SeqCst) {
+        if recreate && !slot.deleting.load(Ordering::SeqCst) {
             tracing::info!(bucket = %rec.name, container = %spec.container_name, "bringing a bucket container back");
             let Ok(_guard) = slot.lock.try_lock() else {
                 continue;

@@ -4,9 +4,18 @@
 //! (a) a raw HTTP/1.1 server that streams bodies to fsync'd files and back (this binary,
 //! re-executed in the baseline role), (b) nginx serving the same small files, and the disk's
 //! single-writer fsync rate. See `benches/README.md`.
+//!
+//! `S3BENCH_MODE=container` runs the other mode instead ([`container`]): a container bucket
+//! through bucketgate against the same container's S3 port directly.
 
 #[path = "s3bench/client.rs"]
 mod client;
+#[path = "s3bench/container.rs"]
+mod container;
+#[path = "s3bench/container_env.rs"]
+mod container_env;
+#[path = "s3bench/container_report.rs"]
+mod container_report;
 #[path = "s3bench/report.rs"]
 mod report;
 #[path = "s3bench/servers.rs"]
@@ -133,12 +142,17 @@ impl Target {
 }
 
 fn s3_client(url: &str) -> aws_sdk_s3::Client {
+    s3_client_as(url, ACCESS_KEY, SECRET_KEY)
+}
+
+/// An S3 client (and presigner) of `url` signing with the given credentials.
+fn s3_client_as(url: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(url)
         .credentials_provider(Credentials::new(
-            ACCESS_KEY, SECRET_KEY, None, None, "s3bench",
+            access_key, secret_key, None, None, "s3bench",
         ))
         .force_path_style(true)
         // Presigned PUTs carry UNSIGNED-PAYLOAD and no checksum: the body is streamed as is.
@@ -272,15 +286,31 @@ async fn create_bucket(url: &str) -> Result<(), String> {
     }
 }
 
-/// Starts bucketgate with a fresh data dir and creates the bench bucket.
-async fn start_bucketgate(base: &Path) -> Result<servers::Bucketgate, String> {
+/// Starts bucketgate with a fresh data dir (and `config`, when given) and creates the bench
+/// bucket.
+async fn start_bucketgate(
+    base: &Path,
+    config: Option<&Path>,
+) -> Result<servers::Bucketgate, String> {
     let data = base.join("bucketgate");
     std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
-    let bg = servers::start_bucketgate(&data, base.join("bucketgate.log"), ACCESS_KEY, SECRET_KEY)?;
+    let log = base.join("bucketgate.log");
+    let bg = servers::start_bucketgate(&data, log, ACCESS_KEY, SECRET_KEY, config)?;
     match create_bucket(&bg.s3_url).await {
         Ok(()) => Ok(bg),
         Err(e) => Err(format!("{e}\nserver log tail:\n{}", bg.proc.log_tail())),
     }
+}
+
+/// A fresh temp dir for one run's data dirs and logs, under `dir` when given.
+fn temp_base(dir: Option<&Path>) -> Result<tempfile::TempDir, String> {
+    let mut b = tempfile::Builder::new();
+    b.prefix("s3bench-");
+    match dir {
+        Some(d) => b.tempdir_in(d),
+        None => b.tempdir(),
+    }
+    .map_err(|e| format!("temp dir: {e}"))
 }
 
 /// Single-writer fsync rate in a fresh directory under `base`: (files/s, files).
@@ -295,11 +325,7 @@ fn fsync_probe(base: &Path, plan: &Plan, n: usize) -> Result<(f64, u64), String>
 }
 
 async fn run(plan: &Plan, report: &mut Report) -> Result<(), String> {
-    let base = match &plan.work_dir {
-        Some(d) => tempfile::Builder::new().prefix("s3bench-").tempdir_in(d),
-        None => tempfile::Builder::new().prefix("s3bench-").tempdir(),
-    }
-    .map_err(|e| format!("temp dir: {e}"))?;
+    let base = temp_base(plan.work_dir.as_deref())?;
     let base_path = base.path().to_path_buf();
     report.work_dir = base_path.display().to_string();
     let bench = Bench {
@@ -323,7 +349,7 @@ async fn run(plan: &Plan, report: &mut Report) -> Result<(), String> {
         report.bucketgate = Err("skipped: S3BENCH_BASELINES_ONLY is set".into());
         None
     } else {
-        match start_bucketgate(&base_path).await {
+        match start_bucketgate(&base_path, None).await {
             Ok(bg) => {
                 eprintln!(
                     "s3bench: bucketgate ready at {} (pid {})",
@@ -456,33 +482,15 @@ async fn run(plan: &Plan, report: &mut Report) -> Result<(), String> {
     Ok(())
 }
 
-fn report_path() -> PathBuf {
+/// Prints the report, writes it to `target/{file}`, and exits as the README says: 2 when the
+/// harness could not run, 1 when a measurement failed.
+fn finish(text: &str, file: &str, result: Result<(), String>, broken: bool) {
+    println!("\n{text}");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-    target.join("s3bench-report.md")
-}
-
-fn main() {
-    if let Some(root) = std::env::var_os(servers::BASELINE_ROLE_ENV) {
-        servers::baseline_server_main(root.into());
-    }
-    let plan = Plan::from_env();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    let mut report = Report::new(&plan);
-    let started = Instant::now();
-    let result = rt.block_on(run(&plan, &mut report));
-    report.duration = started.elapsed();
-    let text = report.render();
-    println!("\n{text}");
-    let path = report_path();
-    match std::fs::create_dir_all(path.parent().expect("has parent"))
-        .and_then(|_| std::fs::write(&path, &text))
-    {
+    let path = target.join(file);
+    match std::fs::create_dir_all(&target).and_then(|_| std::fs::write(&path, text)) {
         Ok(()) => eprintln!("s3bench: report written to {}", path.display()),
         Err(e) => eprintln!("s3bench: could not write {}: {e}", path.display()),
     }
@@ -490,8 +498,41 @@ fn main() {
         eprintln!("s3bench: aborted: {e}");
         std::process::exit(2);
     }
-    if report.broken() {
+    if broken {
         eprintln!("s3bench: some measurement failed (see Notes in the report)");
         std::process::exit(1);
     }
+}
+
+fn main() {
+    if let Some(root) = std::env::var_os(servers::BASELINE_ROLE_ENV) {
+        servers::baseline_server_main(root.into());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match std::env::var("S3BENCH_MODE").as_deref() {
+        Ok("container") => {
+            let (text, result, broken) = rt.block_on(container::main());
+            return finish(&text, "s3bench-container-report.md", result, broken);
+        }
+        Ok("" | "local") | Err(_) => {}
+        Ok(other) => {
+            eprintln!("s3bench: unknown S3BENCH_MODE={other} (known: local, container)");
+            std::process::exit(2);
+        }
+    }
+    let plan = Plan::from_env();
+    let mut report = Report::new(&plan);
+    let started = Instant::now();
+    let result = rt.block_on(run(&plan, &mut report));
+    report.duration = started.elapsed();
+    finish(
+        &report.render(),
+        "s3bench-report.md",
+        result,
+        report.broken(),
+    );
 }

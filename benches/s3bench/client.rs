@@ -167,6 +167,8 @@ pub struct CellResult {
     pub elapsed: Duration,
     pub size: u64,
     pub latencies: Vec<Duration>,
+    /// Time from sending each request to its response head (the first byte of the answer).
+    pub first_bytes: Vec<Duration>,
     /// Indices of the requests that succeeded (for PUT: which keys now exist).
     pub done: Vec<usize>,
     pub errors: usize,
@@ -195,6 +197,30 @@ impl CellResult {
         let i = ((self.latencies.len() - 1) as f64 * q).round() as usize;
         Some(self.latencies[i])
     }
+
+    /// Adds another run of the same cell: ops, wall time and server CPU add up, latencies
+    /// merge, so the rates stay totals over totals.
+    pub fn absorb(&mut self, other: CellResult) {
+        self.ops += other.ops;
+        self.elapsed += other.elapsed;
+        self.latencies.extend(other.latencies);
+        self.latencies.sort_unstable();
+        self.first_bytes.extend(other.first_bytes);
+        self.first_bytes.sort_unstable();
+        self.done.extend(other.done);
+        self.done.sort_unstable();
+        self.done.dedup();
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+        self.reconnects += other.reconnects;
+        self.capped |= other.capped;
+        self.server_cpu = match (self.server_cpu, other.server_cpu) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+    }
 }
 
 struct Conn {
@@ -216,15 +242,17 @@ async fn connect(addr: SocketAddr) -> Result<Conn, String> {
     Ok(Conn { sender })
 }
 
-/// Sends one request and drains the answer; `Err` on transport errors, non-2xx, or a body that
-/// is not the expected object.
+/// Sends one request and drains the answer; returns when its response head arrived, counted
+/// from `started`. `Err` on transport errors, non-2xx, or a body that is not the expected
+/// object.
 async fn one_request(
     conn: &mut Conn,
     req: &Req,
     spec: &CellSpec,
     pattern: &Pattern,
     verify: bool,
-) -> Result<(), String> {
+    started: Instant,
+) -> Result<Duration, String> {
     let is_put = spec.method == Method::PUT;
     let body = GenBody::new(pattern, if is_put { spec.size } else { 0 });
     let mut builder = Request::builder()
@@ -247,6 +275,7 @@ async fn one_request(
         .send_request(request)
         .await
         .map_err(|e| format!("send: {e}"))?;
+    let first_byte = started.elapsed();
     let status = resp.status();
     let mut body = resp.into_body();
     let mut got = 0u64;
@@ -275,7 +304,7 @@ async fn one_request(
     if !content_ok {
         return Err("GET body content differs from what was PUT".into());
     }
-    Ok(())
+    Ok(first_byte)
 }
 
 struct Shared {
@@ -288,6 +317,7 @@ struct Shared {
 
 struct WorkerOut {
     latencies: Vec<Duration>,
+    first_bytes: Vec<Duration>,
     done: Vec<usize>,
     errors: Vec<String>,
     reconnects: usize,
@@ -302,6 +332,7 @@ async fn worker(
 ) -> WorkerOut {
     let mut out = WorkerOut {
         latencies: Vec::new(),
+        first_bytes: Vec::new(),
         done: Vec::new(),
         errors: Vec::new(),
         reconnects: 0,
@@ -343,9 +374,10 @@ async fn worker(
         let req = &spec.reqs[i % spec.reqs.len()];
         let verify = spec.verify_every > 0 && i.is_multiple_of(spec.verify_every);
         let started = Instant::now();
-        match one_request(c, req, spec, &shared.pattern, verify).await {
-            Ok(()) => {
+        match one_request(c, req, spec, &shared.pattern, verify, started).await {
+            Ok(first_byte) => {
                 out.latencies.push(started.elapsed());
+                out.first_bytes.push(first_byte);
                 out.done.push(i);
             }
             Err(e) => {
@@ -387,6 +419,7 @@ pub async fn run_cell(addr: SocketAddr, spec: CellSpec, pattern: &Pattern) -> Ce
         match h.await {
             Ok(out) => {
                 result.latencies.extend(out.latencies);
+                result.first_bytes.extend(out.first_bytes);
                 result.done.extend(out.done);
                 result.errors += out.errors.len();
                 if result.first_error.is_none() {
@@ -406,6 +439,7 @@ pub async fn run_cell(addr: SocketAddr, spec: CellSpec, pattern: &Pattern) -> Ce
     result.elapsed = t0.get().map(|t| t.elapsed()).unwrap_or_default();
     result.ops = result.done.len();
     result.latencies.sort_unstable();
+    result.first_bytes.sort_unstable();
     result.done.sort_unstable();
     result
 }

@@ -62,7 +62,7 @@ impl From<&CellResult> for Stat {
 /// `Err` means the cell did not run (the reason); a run that failed is `Ok` with `errors > 0`.
 pub type Outcome = Result<Stat, String>;
 
-fn usable(o: &Outcome) -> Option<&Stat> {
+pub fn usable(o: &Outcome) -> Option<&Stat> {
     o.as_ref().ok().filter(|s| s.errors == 0 && s.ops > 0)
 }
 
@@ -91,7 +91,7 @@ pub struct MemRow {
 }
 
 impl MemRow {
-    fn peak_mib(p: &(Outcome, Option<u64>, u64)) -> f64 {
+    pub fn peak_mib(p: &(Outcome, Option<u64>, u64)) -> f64 {
         p.1.unwrap_or(0).max(p.2) as f64 / 1024.0
     }
 }
@@ -124,7 +124,7 @@ pub fn size_label(size: u64) -> String {
     }
 }
 
-fn num(x: f64) -> String {
+pub fn num(x: f64) -> String {
     if x >= 100.0 {
         format!("{x:.0}")
     } else if x >= 10.0 {
@@ -134,11 +134,11 @@ fn num(x: f64) -> String {
     }
 }
 
-fn ms(d: Option<Duration>) -> String {
+pub fn ms(d: Option<Duration>) -> String {
     d.map_or("—".into(), |d| num(d.as_secs_f64() * 1000.0))
 }
 
-fn ops(o: &Outcome) -> String {
+pub fn ops(o: &Outcome) -> String {
     match o {
         Ok(s) if s.errors > 0 => format!("ERR×{}", s.errors),
         Ok(s) => num(s.ops_per_sec()),
@@ -146,14 +146,14 @@ fn ops(o: &Outcome) -> String {
     }
 }
 
-fn mibs(o: &Outcome) -> String {
+pub fn mibs(o: &Outcome) -> String {
     match o {
         Ok(s) if s.errors == 0 => num(s.mib_per_sec()),
         _ => "—".into(),
     }
 }
 
-fn lat(o: &Outcome) -> String {
+pub fn lat(o: &Outcome) -> String {
     match o {
         Ok(s) if s.errors == 0 => format!("{} / {}", ms(s.p50), ms(s.p99)),
         _ => "—".into(),
@@ -161,7 +161,7 @@ fn lat(o: &Outcome) -> String {
 }
 
 /// Server CPU time over wall time of a cell, as a percentage of one core.
-fn cpu(o: &Outcome) -> String {
+pub fn cpu(o: &Outcome) -> String {
     match o {
         Ok(Stat {
             server_cpu: Some(c),
@@ -176,7 +176,7 @@ fn cpu(o: &Outcome) -> String {
     }
 }
 
-fn pct(x: f64) -> String {
+pub fn pct(x: f64) -> String {
     format!("{:.0}%", x * 100.0)
 }
 
@@ -208,16 +208,26 @@ impl Row {
         }
     }
 
-    fn ratio(&self) -> Option<f64> {
+    /// bucketgate's ops/s over the baseline's, when both cells worked.
+    pub fn ratio(&self) -> Option<f64> {
         Some(usable(&self.bucketgate)?.ops_per_sec() / usable(&self.baseline)?.ops_per_sec())
     }
 }
 
 /// A target's measured value and verdict: (measured text, PASS/MISS/n/a).
-struct Check {
-    name: String,
-    measured: String,
-    result: String,
+pub struct Check {
+    pub name: String,
+    pub measured: String,
+    pub result: String,
+}
+
+/// The summary table of the targets.
+pub fn render_checks(s: &mut String, checks: &[Check]) {
+    let _ = writeln!(s, "| target | measured | result |\n|---|---:|---|");
+    for c in checks {
+        let _ = writeln!(s, "| {} | {} | {} |", c.name, c.measured, c.result);
+    }
+    s.push('\n');
 }
 
 impl Report {
@@ -388,12 +398,7 @@ impl Report {
     }
 
     fn render_header(&self, s: &mut String) {
-        let now = time::OffsetDateTime::now_utc();
-        let date = now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+        let (date, kernel, cores) = run_facts();
         let _ = writeln!(s, "### s3bench run {date}\n");
         let _ = writeln!(
             s,
@@ -409,8 +414,7 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "- machine: {cores} cores, Linux {}; all data dirs under {}",
-            kernel.trim(),
+            "- machine: {cores} cores, Linux {kernel}; all data dirs under {}",
             self.work_dir
         );
         let _ = writeln!(
@@ -448,11 +452,7 @@ impl Report {
     }
 
     fn render_checks(&self, s: &mut String) {
-        let _ = writeln!(s, "| target | measured | result |\n|---|---:|---|");
-        for c in self.checks() {
-            let _ = writeln!(s, "| {} | {} | {} |", c.name, c.measured, c.result);
-        }
-        s.push('\n');
+        render_checks(s, &self.checks());
     }
 
     fn render_throughput(&self, s: &mut String) {
@@ -541,35 +541,7 @@ impl Report {
     }
 
     fn render_memory(&self, s: &mut String) {
-        let _ = writeln!(s, "#### Peak RSS while streaming one large object (c1)\n");
-        let _ = writeln!(
-            s,
-            "| server | object | PUT MiB/s | PUT CPU | PUT peak RSS MiB | GET MiB/s | GET CPU | GET peak RSS MiB |"
-        );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
-        for m in &self.memory {
-            let rss = |p: &(Outcome, Option<u64>, u64)| match p.1 {
-                Some(hwm) => format!(
-                    "{:.1} (VmHWM; sampled {:.1})",
-                    hwm as f64 / 1024.0,
-                    p.2 as f64 / 1024.0
-                ),
-                None => format!("{:.1} (sampled VmRSS)", p.2 as f64 / 1024.0),
-            };
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                m.target,
-                size_label(m.size),
-                mibs(&m.put.0),
-                cpu(&m.put.0),
-                rss(&m.put),
-                mibs(&m.get.0),
-                cpu(&m.get.0),
-                rss(&m.get)
-            );
-        }
-        s.push('\n');
+        render_memory(s, &self.memory);
     }
 
     fn render_notes(&self, s: &mut String) {
@@ -580,53 +552,106 @@ impl Report {
                 e.replace('\n', " ⏎ ")
             ));
         }
-        let mut cell_notes = |what: String, o: &Outcome| match o {
-            Ok(st) => {
-                if st.errors > 0 {
-                    notes.push(format!(
-                        "{what}: {} errors, first: {}",
-                        st.errors,
-                        st.first_error.clone().unwrap_or_default()
-                    ));
-                }
-                if st.reconnects > 0 {
-                    notes.push(format!(
-                        "{what}: server closed {} keep-alive connections",
-                        st.reconnects
-                    ));
-                }
-                if st.capped {
-                    notes.push(format!(
-                        "{what}: stopped by the time cap after {} ops",
-                        st.ops
-                    ));
-                }
-            }
-            Err(e) if !e.starts_with("bucketgate not measured") && !e.starts_with("skipped") => {
-                notes.push(format!("{what}: not run: {e}"))
-            }
-            Err(_) => {}
-        };
         for r in &self.rows {
             let cell = format!("{} {} c{}", r.op, size_label(r.size), r.conc);
-            cell_notes(format!("bucketgate {cell}"), &r.bucketgate);
-            cell_notes(format!("(a) {cell}"), &r.baseline);
+            cell_notes(&mut notes, format!("bucketgate {cell}"), &r.bucketgate);
+            cell_notes(&mut notes, format!("(a) {cell}"), &r.baseline);
         }
         for n in &self.nginx {
-            cell_notes(format!("nginx GET 4 KiB c{}", n.conc), &n.nginx);
+            cell_notes(&mut notes, format!("nginx GET 4 KiB c{}", n.conc), &n.nginx);
         }
         for m in &self.memory {
-            cell_notes(format!("{} PUT {}", m.target, size_label(m.size)), &m.put.0);
-            cell_notes(format!("{} GET {}", m.target, size_label(m.size)), &m.get.0);
+            let size = size_label(m.size);
+            cell_notes(&mut notes, format!("{} PUT {size}", m.target), &m.put.0);
+            cell_notes(&mut notes, format!("{} GET {size}", m.target), &m.get.0);
         }
         if !self.bucketgate_stop.is_empty() {
             notes.push(self.bucketgate_stop.clone());
         }
-        if !notes.is_empty() {
-            let _ = writeln!(s, "Notes:");
-            for n in notes {
-                let _ = writeln!(s, "- {n}");
+        render_note_list(s, &notes);
+    }
+}
+
+/// The run's date (RFC 3339, UTC), the kernel release and the number of cores.
+pub fn run_facts() -> (String, String, usize) {
+    let date = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    (date, kernel.trim().to_string(), cores)
+}
+
+/// The peak-RSS table of the memory phases.
+pub fn render_memory(s: &mut String, memory: &[MemRow]) {
+    let _ = writeln!(s, "#### Peak RSS while streaming one large object (c1)\n");
+    let _ = writeln!(
+        s,
+        "| server | object | PUT MiB/s | PUT CPU | PUT peak RSS MiB | GET MiB/s | GET CPU | GET peak RSS MiB |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    for m in memory {
+        let rss = |p: &(Outcome, Option<u64>, u64)| match p.1 {
+            Some(hwm) => format!(
+                "{:.1} (VmHWM; sampled {:.1})",
+                hwm as f64 / 1024.0,
+                p.2 as f64 / 1024.0
+            ),
+            None => format!("{:.1} (sampled VmRSS)", p.2 as f64 / 1024.0),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            m.target,
+            size_label(m.size),
+            mibs(&m.put.0),
+            cpu(&m.put.0),
+            rss(&m.put),
+            mibs(&m.get.0),
+            cpu(&m.get.0),
+            rss(&m.get)
+        );
+    }
+    s.push('\n');
+}
+
+/// What a reader must know about one cell's outcome (errors, reconnects, the time cap, why it
+/// did not run), appended to `notes`.
+pub fn cell_notes(notes: &mut Vec<String>, what: String, o: &Outcome) {
+    match o {
+        Ok(st) => {
+            if st.errors > 0 {
+                notes.push(format!(
+                    "{what}: {} errors, first: {}",
+                    st.errors,
+                    st.first_error.clone().unwrap_or_default()
+                ));
             }
+            if st.reconnects > 0 {
+                notes.push(format!(
+                    "{what}: server closed {} keep-alive connections",
+                    st.reconnects
+                ));
+            }
+            if st.capped {
+                notes.push(format!(
+                    "{what}: stopped by the time cap after {} ops",
+                    st.ops
+                ));
+            }
+        }
+        Err(e) if !e.starts_with("bucketgate not measured") && !e.starts_with("skipped") => {
+            notes.push(format!("{what}: not run: {e}"))
+        }
+        Err(_) => {}
+    }
+}
+
+pub fn render_note_list(s: &mut String, notes: &[String]) {
+    if !notes.is_empty() {
+        let _ = writeln!(s, "Notes:");
+        for n in notes {
+            let _ = writeln!(s, "- {n}");
         }
     }
 }

@@ -324,18 +324,25 @@ pub struct Bucketgate {
     pub proc: Proc,
     pub s3_url: String,
     pub s3: SocketAddr,
+    /// The admin listener (`/api`, `/health`), `http://ip:port`.
+    pub admin_url: String,
 }
 
-/// Starts `bucketgate serve` on free loopback ports with a fresh data dir.
+/// Starts `bucketgate serve` on free loopback ports with a fresh data dir, and the
+/// configuration file `config` when given.
 pub fn start_bucketgate(
     data_dir: &Path,
     log: PathBuf,
     access_key: &str,
     secret_key: &str,
+    config: Option<&Path>,
 ) -> Result<Bucketgate, String> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bucketgate"));
-    cmd.arg("serve")
-        .arg("--data-dir")
+    cmd.arg("serve");
+    if let Some(config) = config {
+        cmd.arg("--config").arg(config);
+    }
+    cmd.arg("--data-dir")
         .arg(data_dir)
         .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
         .env("BUCKETGATE_ROOT_ACCESS_KEY", access_key)
@@ -347,14 +354,21 @@ pub fn start_bucketgate(
         Err(_) => cmd.env_remove("RUST_LOG"),
     };
     let (proc, line) = spawn_and_wait("bucketgate", cmd, log, "bucketgate ready")?;
-    let s3_url = line
-        .split_whitespace()
-        .find_map(|w| w.strip_prefix("s3="))
-        .ok_or_else(|| format!("no s3= in ready line {line:?}"))?
-        .trim_end_matches('/')
-        .to_string();
+    let url = |key: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(key))
+            .map(|u| u.trim_end_matches('/').to_string())
+            .ok_or_else(|| format!("no {key} in ready line {line:?}"))
+    };
+    let s3_url = url("s3=")?;
+    let admin_url = url("admin=")?;
     let s3 = addr_of(&s3_url)?;
-    Ok(Bucketgate { proc, s3_url, s3 })
+    Ok(Bucketgate {
+        proc,
+        s3_url,
+        s3,
+        admin_url,
+    })
 }
 
 /// Starts this binary as the baseline (a) server over `root`.

@@ -542,7 +542,12 @@ async fn idle_containers_stop_and_start_on_the_next_request() {
         return;
     }
     let inst = Instance::new(2);
-    let server = TestServer::start_with_config(&inst.config("idle_timeout_secs = 2")).await;
+    // Through the published loopback port, where the other tests take the bridge address
+    // (`connect = "auto"` on a Docker host): both ways to a container carry requests.
+    let server = TestServer::start_with_config(
+        &inst.config("idle_timeout_secs = 2\nconnect = \"published\""),
+    )
+    .await;
     let s3 = server.client();
     let bucket = bucket_name();
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
@@ -571,6 +576,29 @@ async fn idle_containers_stop_and_start_on_the_next_request() {
         started.elapsed().as_millis()
     ));
     assert!(running(&name));
+
+    // Another program takes the stopped container's port: the next start moves it to a free
+    // one, data intact.
+    let stopped = api(
+        &server,
+        reqwest::Method::POST,
+        &format!("/api/buckets/{bucket}/stop"),
+    )
+    .await;
+    assert_eq!(stopped.0, 200, "{}", stopped.1);
+    let before = bucket_view(&server, &bucket).await["container"]["s3Address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let squatter = std::net::TcpListener::bind(&before).expect("take the container's port");
+    assert_eq!(read_all(&s3, &bucket, "k").await, data);
+    let after = bucket_view(&server, &bucket).await["container"]["s3Address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(after, before, "the container moved off the taken port");
+    drop(squatter);
+
     s3.delete_object()
         .bucket(&bucket)
         .key("k")

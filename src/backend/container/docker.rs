@@ -82,6 +82,8 @@ pub struct NewContainer<'a> {
 #[derive(Debug, Clone)]
 pub struct ContainerState {
     pub running: bool,
+    /// The container's address on its Docker network, when it has one.
+    pub ip: Option<std::net::IpAddr>,
     /// Why it is not running (exit code, OOM, engine error), for status messages.
     pub detail: String,
 }
@@ -265,6 +267,13 @@ impl Docker {
                 };
             }
         };
+        let ip = info.network_settings.and_then(|n| {
+            n.networks
+                .into_iter()
+                .flat_map(HashMap::into_values)
+                .filter_map(|e| e.ip_address)
+                .find_map(|a| a.parse().ok())
+        });
         let state = info.state.unwrap_or_default();
         let running = state.running.unwrap_or(false);
         let mut detail = format!("exit code {}", state.exit_code.unwrap_or(0));
@@ -275,7 +284,11 @@ impl Docker {
             detail.push_str(": ");
             detail.push_str(&err);
         }
-        Ok(Some(ContainerState { running, detail }))
+        Ok(Some(ContainerState {
+            running,
+            ip,
+            detail,
+        }))
     }
 
     /// Every container labelled as this gateway instance's, running or not.

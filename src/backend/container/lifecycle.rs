@@ -95,11 +95,13 @@ pub async fn provision(gw: &Gateway, name: &str) -> std::result::Result<(), Prov
             s3s::S3ErrorCode::InvalidArgument,
         )));
     }
+    // Held from the first step: nothing else (reconciliation, a request) works on the bucket's
+    // container while it is being created.
+    let slot = c.slot(name);
+    let _guard = slot.lock.lock().await;
     lease_ports(gw, name)
         .await
         .map_err(|e| Provision::Refused(e.into()))?;
-    let slot = c.slot(name);
-    let _guard = slot.lock.lock().await;
     match bounded_bring_up(gw, &slot, name, true).await {
         Ok(()) => Ok(()),
         Err(f) => Err(Provision::Failed(fault_to_s3(&f))),
@@ -327,8 +329,11 @@ async fn bring_up(
         }
     }
     let slot = c.slot(name);
-    let upstream = c.upstream_of(&slot, &rec)?;
     wait_ready(c, &rec, &docker).await?;
+    let address = choose_address(c, &rec, &docker).await?;
+    tracing::debug!(bucket = name, %address, "bucket container ready");
+    slot.set_address(address);
+    let upstream = c.upstream_of(&slot, &rec)?;
     upstream.ensure_bucket(name).await.map_err(|e| {
         Fault::Container(format!(
             "creating the bucket inside the container: {} {}",
@@ -537,8 +542,54 @@ async fn wait_ready(
             }
         }
         tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(250));
+        pause = (pause * 2).min(Duration::from_millis(50));
     }
+}
+
+/// Where the gateway talks to a ready container: its published port, or its address on the
+/// Docker network (no userland proxy in the way) when configured or, with `auto`, when that
+/// address answers the readiness probe from here.
+async fn choose_address(
+    c: &Containers,
+    rec: &BucketRecord,
+    docker: &super::docker::Docker,
+) -> std::result::Result<std::net::SocketAddr, Fault> {
+    use super::Connect;
+    let spec = rec
+        .container
+        .as_ref()
+        .ok_or(Fault::Internal(Error::Bug("container bucket without spec")))?;
+    let published = std::net::SocketAddr::new(c.cfg.bind_address, spec.host_port);
+    if c.cfg.connect == Connect::Published {
+        return Ok(published);
+    }
+    let profile = c
+        .profile(&spec.profile)
+        .ok_or_else(|| Fault::Container(format!("backend profile {} is gone", spec.profile)))?;
+    let ip = docker
+        .inspect(&spec.container_name)
+        .await
+        .map_err(|e| docker_fault(c, "inspecting the container", e))?
+        .and_then(|s| s.ip);
+    if let Some(ip) = ip {
+        let addr = std::net::SocketAddr::new(ip, profile.s3_port);
+        let req = http::Request::get(format!("http://{addr}{}", profile.ready.path))
+            .header(http::header::HOST, addr.to_string())
+            .body(s3s::Body::empty())
+            .map_err(|_| Fault::Internal(Error::Bug("readiness probe request")))?;
+        if let Ok(Ok(resp)) =
+            tokio::time::timeout(Duration::from_millis(500), c.http.request(req)).await
+            && profile.ready.accepts(resp.status().as_u16())
+        {
+            return Ok(addr);
+        }
+    }
+    if c.cfg.connect == Connect::ContainerIp {
+        return Err(Fault::Container(
+            "the container's network address does not answer from the gateway (connect = \"container-ip\")".into(),
+        ));
+    }
+    Ok(published)
 }
 
 /// Applies versioning and default encryption to the server; what it refuses becomes the
@@ -780,9 +831,12 @@ pub async fn reconcile(gw: &Gateway) {
         let Some(spec) = &rec.container else { continue };
         let found = listed.iter().find(|l| l.name == spec.container_name);
         let slot = c.slot(&rec.name);
+        // A bucket `creating` since before this process began is a creation an earlier process
+        // did not finish; a newer one is being made here (its provisioning finishes it).
+        let interrupted = rec.status == BucketStatus::Creating && rec.created < c.opened;
         let recreate = match (found, rec.status) {
-            (None, BucketStatus::Running | BucketStatus::Creating) => true,
-            (Some(_), BucketStatus::Creating) => true,
+            (None, BucketStatus::Running) => true,
+            (_, BucketStatus::Creating) => interrupted,
             (Some(l), _) if !l.running => {
                 slot.ready.store(false, Ordering::SeqCst);
                 false

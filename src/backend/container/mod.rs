@@ -49,6 +49,11 @@ pub struct ContainerConfig {
     /// Host address the containers' ports are published on. Keep it on loopback: the gateway
     /// is the only client the containers should have.
     pub bind_address: IpAddr,
+    /// How the gateway reaches a container: `published` (its loopback host port, through
+    /// Docker's port forwarding), `container-ip` (its address on the Docker network, which skips
+    /// Docker's userland proxy: the gateway must run on the Docker host), or `auto` (the
+    /// container's address when it answers from here, else the published port).
+    pub connect: Connect,
     /// Seconds a container may take to answer its readiness probe after a start.
     pub ready_timeout_secs: u64,
     /// Seconds a container may stay silent during a forwarded request before `503`.
@@ -83,6 +88,7 @@ impl Default for ContainerConfig {
             port_min: 40000,
             port_max: 50000,
             bind_address: IpAddr::from([127, 0, 0, 1]),
+            connect: Connect::Auto,
             ready_timeout_secs: 60,
             request_timeout_secs: 30,
             idle_timeout_secs: 0,
@@ -95,6 +101,15 @@ impl Default for ContainerConfig {
             profiles: BTreeMap::new(),
         }
     }
+}
+
+/// How the gateway reaches bucket containers (see [`ContainerConfig::connect`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Connect {
+    Auto,
+    Published,
+    ContainerIp,
 }
 
 /// What requests to one bucket share about its container.
@@ -110,8 +125,10 @@ pub struct Slot {
     /// The bucket is being deleted: new requests are refused.
     deleting: AtomicBool,
     last_error: Mutex<Option<String>>,
-    /// The upstream of the container, with the host port it was built for.
-    upstream: Mutex<Option<(u16, Arc<Upstream>)>>,
+    /// Where the gateway reaches the container, chosen when it became ready.
+    address: Mutex<Option<std::net::SocketAddr>>,
+    /// The upstream of the container, with the address it was built for.
+    upstream: Mutex<Option<(std::net::SocketAddr, Arc<Upstream>)>>,
     /// Held while starting, stopping or removing the container.
     lock: tokio::sync::Mutex<()>,
 }
@@ -125,6 +142,7 @@ impl Slot {
             failed_until: AtomicI64::new(0),
             deleting: AtomicBool::new(false),
             last_error: Mutex::new(None),
+            address: Mutex::new(None),
             upstream: Mutex::new(None),
             lock: tokio::sync::Mutex::new(()),
         }
@@ -139,6 +157,13 @@ impl Slot {
             .last_error
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = msg;
+    }
+
+    fn set_address(&self, addr: std::net::SocketAddr) {
+        *self
+            .address
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(addr);
     }
 
     fn error(&self) -> Option<String> {
@@ -181,6 +206,9 @@ pub struct Containers {
     master: Arc<MasterKey>,
     http: HttpClient,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
+    /// When this process opened the backend: a bucket still `creating` from before then is a
+    /// creation an earlier process did not finish.
+    opened: crate::meta::UnixMillis,
 }
 
 impl Containers {
@@ -215,6 +243,7 @@ impl Containers {
             master,
             http,
             slots: Mutex::new(HashMap::new()),
+            opened: crate::meta::now_millis(),
         })
     }
 
@@ -387,16 +416,23 @@ impl Containers {
             .container
             .as_ref()
             .ok_or(crate::error::Error::Bug("container bucket without spec"))?;
+        let published = std::net::SocketAddr::new(self.cfg.bind_address, spec.host_port);
+        let addr = slot
+            .address
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .filter(|a| a.ip() != self.cfg.bind_address || a.port() == spec.host_port)
+            .unwrap_or(published);
         let mut known = slot
             .upstream
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((port, u)) = known.as_ref()
-            && *port == spec.host_port
+        if let Some((a, u)) = known.as_ref()
+            && *a == addr
         {
             return Ok(u.clone());
         }
-        let endpoint = format!("http://{}", self.host_addr(spec.host_port));
+        let endpoint = format!("http://{addr}");
         let secret = self.master.open(&spec.secret_sealed).map_err(|e| {
             tracing::error!(bucket = %rec.name, error = %e, "cannot open a container secret");
             crate::error::Error::Bug("container secret cannot be opened")
@@ -414,7 +450,7 @@ impl Containers {
         )
         .map(Arc::new)
         .map_err(|_| crate::error::Error::Bug("container endpoint is not a URL"))?;
-        *known = Some((spec.host_port, upstream.clone()));
+        *known = Some((addr, upstream.clone()));
         Ok(upstream)
     }
 

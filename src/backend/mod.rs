@@ -7,5 +7,6 @@ pub mod copy;
 pub mod embedded;
 pub mod forward;
 pub mod forwarded;
+pub mod paced;
 pub mod remote;
 pub mod upstream;

@@ -25,7 +25,7 @@ use hyper_util::rt::TokioExecutor;
 use s3s::{Body, S3Error, S3ErrorCode, S3Result};
 
 /// The pooled HTTP client all upstreams share (one pool, keyed by host and port).
-pub type HttpClient = Client<HttpConnector, Body>;
+pub type HttpClient = Client<super::paced::PacedConnector, Body>;
 
 /// Something kept alive while a forwarded response streams (a container's activity count).
 pub type Hold = Box<dyn std::any::Any + Send + Sync>;
@@ -39,7 +39,7 @@ pub fn http_client() -> HttpClient {
     connector.set_connect_timeout(Some(Duration::from_secs(5)));
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
-        .build(connector)
+        .build(super::paced::PacedConnector(connector))
 }
 
 /// Where an upstream is and how to sign for it.
@@ -229,7 +229,8 @@ impl Upstream {
         match result {
             Ok(resp) => {
                 let (parts, incoming) = resp.into_parts();
-                let body = WatchedResponseBody::new(incoming, timeout, hold);
+                let lowat = parts.extensions.get::<super::paced::Lowat>().cloned();
+                let body = WatchedResponseBody::new(incoming, timeout, lowat, hold);
                 Ok(http::Response::from_parts(parts, Body::http_body(body)))
             }
             Err(e) => Err(self.classify(&e, &progress)),
@@ -291,8 +292,15 @@ impl Upstream {
             .build()
             .map_err(|_| S3Error::new(S3ErrorCode::InternalError))?
             .into();
+        // Signed: what S3 requires (host, every x-amz-* header) and what protects the body's
+        // meaning (Content-MD5, Content-Type). Hop headers such as User-Agent stay unsigned,
+        // as the AWS SDKs leave them: fewer headers to canonicalize per request.
         let pairs: Vec<(&str, &str)> = headers
             .iter()
+            .filter(|(k, _)| {
+                let k = k.as_str();
+                k == "host" || k == "content-md5" || k == "content-type" || k.starts_with("x-amz-")
+            })
             .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str(), v)))
             .collect();
         let signable = SignableRequest::new(
@@ -689,21 +697,43 @@ impl http_body::Body for WatchedRequestBody {
 }
 
 /// The server's response body on its way to the client: fails (ending the client's response
-/// early, as a dead server would) when no data comes for the timeout.
+/// early, as a dead server would) when no data comes for the timeout, and tells its connection
+/// how much may queue before a wake-up ([`super::paced`]).
 struct WatchedResponseBody {
     inner: hyper::body::Incoming,
     timeout: Duration,
+    /// The inactivity watchdog; re-armed lazily from `last_frame` when it fires.
     timer: Pin<Box<tokio::time::Sleep>>,
+    last_frame: Instant,
+    lowat: Option<super::paced::Lowat>,
     _hold: Option<Hold>,
 }
 
 impl WatchedResponseBody {
-    fn new(inner: hyper::body::Incoming, timeout: Duration, hold: Option<Hold>) -> Self {
+    fn new(
+        inner: hyper::body::Incoming,
+        timeout: Duration,
+        lowat: Option<super::paced::Lowat>,
+        hold: Option<Hold>,
+    ) -> Self {
+        if let Some(l) = &lowat {
+            l.for_remaining(http_body::Body::size_hint(&inner).lower());
+        }
         Self {
             inner,
             timeout,
             timer: Box::pin(tokio::time::sleep(timeout)),
+            last_frame: Instant::now(),
+            lowat,
             _hold: hold,
+        }
+    }
+}
+
+impl Drop for WatchedResponseBody {
+    fn drop(&mut self) {
+        if let Some(l) = &self.lowat {
+            l.reset();
         }
     }
 }
@@ -716,17 +746,30 @@ impl http_body::Body for WatchedResponseBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match Pin::new(&mut self.inner).poll_frame(cx) {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                let deadline = tokio::time::Instant::now() + self.timeout;
-                self.timer.as_mut().reset(deadline);
+                this.last_frame = Instant::now();
+                if let Some(l) = &this.lowat {
+                    l.for_remaining(this.inner.size_hint().lower());
+                }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
-            Poll::Pending => match self.timer.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Some(Err(
-                    "the storage server stopped sending the response body".into(),
-                ))),
-                Poll::Pending => Poll::Pending,
+            Poll::Pending => loop {
+                match this.timer.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => {
+                        let due = this.last_frame + this.timeout;
+                        if Instant::now() >= due {
+                            return Poll::Ready(Some(Err(
+                                "the storage server stopped sending the response body".into(),
+                            )));
+                        }
+                        this.timer
+                            .as_mut()
+                            .reset(tokio::time::Instant::from_std(due));
+                    }
+                }
             },
         }
     }

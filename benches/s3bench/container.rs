@@ -47,6 +47,11 @@ pub struct ContainerPlan {
     pub cold_starts: usize,
     /// Host port range leased to the bucket's container.
     pub ports: (u16, u16),
+    /// bucketgate's `container.connect` (how it reaches the container).
+    pub connect: String,
+    /// The direct side goes to the container's address on the Docker network, not to its
+    /// published port.
+    pub direct_bridge: bool,
     pub work_dir: Option<PathBuf>,
 }
 
@@ -78,6 +83,8 @@ impl ContainerPlan {
                 .unwrap_or(if quick { 1 } else { 5 })
                 .max(1),
             ports,
+            connect: std::env::var("S3BENCH_CONNECT").unwrap_or_else(|_| "auto".into()),
+            direct_bridge: std::env::var("S3BENCH_DIRECT").is_ok_and(|v| v == "bridge"),
             work_dir: std::env::var_os("S3BENCH_DIR").map(PathBuf::from),
         }
     }
@@ -102,8 +109,9 @@ fn write_config(path: &Path, plan: &ContainerPlan, instance: &str) -> Result<(),
     // 1 s keeps the cold-start phase short (only the start is measured).
     let text = format!(
         "default_backend = \"container\"\n\n[container]\nprofile = \"s3s-fs-test\"\n\
-         instance = \"{instance}\"\nport_min = {}\nport_max = {}\nstop_grace_secs = 1\n",
-        plan.ports.0, plan.ports.1
+         instance = \"{instance}\"\nport_min = {}\nport_max = {}\nstop_grace_secs = 1\n\
+         connect = \"{}\"\n",
+        plan.ports.0, plan.ports.1, plan.connect
     );
     std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -188,6 +196,21 @@ async fn measure(
     );
     report.container = format!("{} at {}", ct.name, ct.addr);
     report.proxy = ct.proxy_pid != 0;
+    let direct_addr = if plan.direct_bridge {
+        ct.bridge
+            .ok_or("S3BENCH_DIRECT=bridge: the container has no address on a Docker network")?
+    } else {
+        ct.addr
+    };
+    report.paths = format!(
+        "gateway to the container with `connect = \"{}\"`; direct side to {direct_addr} ({})",
+        plan.connect,
+        if plan.direct_bridge {
+            "its address on the Docker bridge"
+        } else {
+            "its published port"
+        }
+    );
     let gateway = Target {
         name: "gateway",
         addr: bg.s3,
@@ -196,9 +219,9 @@ async fn measure(
     };
     let direct = Target {
         name: "direct",
-        addr: ct.addr,
+        addr: direct_addr,
         presigner: Some(crate::s3_client_as(
-            &format!("http://{}", ct.addr),
+            &format!("http://{direct_addr}"),
             &ct.access_key,
             &ct.secret_key,
         )),

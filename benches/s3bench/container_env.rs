@@ -99,6 +99,8 @@ pub struct Container {
     pub pid: u32,
     /// Host pid of Docker's userland proxy of its published port (0: none found).
     pub proxy_pid: u32,
+    /// Its S3 port at its address on the Docker network, when it has one.
+    pub bridge: Option<std::net::SocketAddr>,
 }
 
 /// The `docker-proxy` process forwarding host `port` (Docker's userland proxy: loopback
@@ -215,10 +217,34 @@ impl Admin {
         Ok(Container {
             name: name.to_owned(),
             proxy_pid: proxy_pid(addr.port()),
+            bridge: bridge_addr(&info, addr.port()),
             addr,
             access_key,
             secret_key,
             pid,
         })
     }
+}
+
+/// The container's own address and the S3 port inside it (the one published on `host_port`),
+/// from `docker inspect`.
+fn bridge_addr(info: &Value, host_port: u16) -> Option<std::net::SocketAddr> {
+    let net = &info["NetworkSettings"];
+    let ip: std::net::IpAddr = net["Networks"]
+        .as_object()?
+        .values()
+        .find_map(|n| n["IPAddress"].as_str().filter(|s| !s.is_empty()))?
+        .parse()
+        .ok()?;
+    let host = host_port.to_string();
+    let inner = net["Ports"].as_object()?.iter().find_map(|(k, v)| {
+        let published = v
+            .as_array()?
+            .iter()
+            .any(|b| b["HostPort"].as_str() == Some(host.as_str()));
+        published
+            .then(|| k.split('/').next()?.parse::<u16>().ok())
+            .flatten()
+    })?;
+    Some(std::net::SocketAddr::new(ip, inner))
 }

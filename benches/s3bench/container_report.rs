@@ -101,6 +101,8 @@ pub struct ContainerReport {
     pub setup: Option<Duration>,
     /// Docker's userland proxy was found on the container's port.
     pub proxy: bool,
+    /// Which way each side reaches the container.
+    pub paths: String,
     /// /proc/loadavg when the run started.
     pub load: String,
     pub pairs: Vec<Pair>,
@@ -174,6 +176,7 @@ impl ContainerReport {
             container: String::new(),
             setup: None,
             proxy: false,
+            paths: String::new(),
             load: load_average(),
             pairs: Vec::new(),
             memory: Vec::new(),
@@ -369,11 +372,12 @@ impl ContainerReport {
             s,
             "- client: hyper 1 HTTP/1.1, one keep-alive TCP_NODELAY connection per worker, presigned URLs (UNSIGNED-PAYLOAD) on both sides: the gateway's with bucketgate's root key, direct ones with the container's own root key"
         );
+        let _ = writeln!(s, "- paths: {}", self.paths);
         let _ = writeln!(
             s,
             "- CPU = process CPU time / wall time during the cell (100% = one core of {cores}), of bucketgate, the container's S3 server, {} and the client (this bench process), which all share the cores; the direct side has no bucketgate in the way. Gateway CPU cost = bucketgate CPU seconds per GiB moved (per op for 4 KiB)\n",
             if self.proxy {
-                "Docker's userland proxy of the published port (docker-proxy, on both sides' path)"
+                "Docker's userland proxy of the published port (docker-proxy: on the path of the side that uses the published port)"
             } else {
                 "Docker's port forwarding"
             }

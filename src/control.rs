@@ -167,6 +167,30 @@ fn control_error(code: &'static str, status: http::StatusCode, msg: impl Into<St
     Error::Client(e)
 }
 
+/// A setting the bucket's own S3 server refused (it lacks versioning, say) is the caller's to
+/// change, not a failure of ours: `409 SettingRefused` with the server's answer.
+fn refused_by_backend(e: Error) -> Error {
+    match e {
+        Error::Client(s3)
+            if s3.status_code().is_some_and(|c| c.is_client_error())
+                || *s3.code() == s3s::S3ErrorCode::NotImplemented =>
+        {
+            control_error(
+                "SettingRefused",
+                http::StatusCode::CONFLICT,
+                format!(
+                    "the bucket's storage server refused the setting: {} {}",
+                    s3.code().as_str(),
+                    s3.message().unwrap_or("")
+                )
+                .trim_end()
+                .to_owned(),
+            )
+        }
+        other => other,
+    }
+}
+
 fn no_such_user() -> Error {
     control_error("NoSuchUser", http::StatusCode::NOT_FOUND, "user not found")
 }
@@ -481,7 +505,8 @@ impl Control {
         name: &str,
         patch: BucketPatch,
     ) -> Result<Arc<BucketRecord>> {
-        let mut rec = (*self.bucket(actor, name)?).clone();
+        let before = self.bucket(actor, name)?;
+        let mut rec = (*before).clone();
         if let Some(v) = patch.description {
             rec.description = v;
         }
@@ -523,14 +548,21 @@ impl Control {
         if let Some(g) = patch.grants {
             rec.grants = g;
         }
-        let versioning = patch.versioning.map(versioning_status);
+        // Only what changes reaches the bucket's server; suspending versioning that was never
+        // enabled changes nothing.
+        let versioning = rec
+            .versioning
+            .clone()
+            .filter(|v| before.versioning.as_deref().unwrap_or("Suspended") != v);
+        let encryption = patch
+            .encryption
+            .as_ref()
+            .filter(|e| **e != before.encryption)
+            .map(Option::as_deref);
         self.gateway
-            .carry_settings(
-                name,
-                versioning.as_deref(),
-                patch.encryption.as_ref().map(Option::as_deref),
-            )
-            .await?;
+            .carry_settings(name, versioning.as_deref(), encryption)
+            .await
+            .map_err(refused_by_backend)?;
         rec.updated = now_millis();
         self.gateway.update_bucket(rec).await
     }

@@ -246,6 +246,13 @@ async fn container_bucket_lifecycle_data_and_recovery() {
         bucket.as_str()
     );
     assert_eq!(c["Config"]["Image"], IMAGE);
+    // The test profile asks for Docker's init in front of s3s-fs (which ignores SIGTERM).
+    assert_eq!(
+        c["HostConfig"]["Init"],
+        Value::Bool(true),
+        "{}",
+        c["HostConfig"]
+    );
     let port = published_port(&c);
     assert_eq!(
         port, inst.ports.0,
@@ -922,8 +929,27 @@ async fn copies_control_plane_objects_and_websites_work_across_servers() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status().as_u16(), 501, "{:?}", resp.text().await);
+    assert_eq!(resp.status().as_u16(), 409);
+    let refused: Value = resp.json().await.unwrap();
+    assert_eq!(refused["error"]["code"], "SettingRefused", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("NotImplemented"),
+        "{refused}"
+    );
     assert_eq!(bucket_view(&server, &a).await["versioning"], Value::Null);
+    // Suspending versioning that was never enabled changes nothing on the server.
+    let resp = http_client()
+        .patch(format!("{}/api/buckets/{a}", server.admin_endpoint))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"versioning": false, "description": "no versions"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{:?}", resp.text().await);
+    assert_eq!(bucket_view(&server, &a).await["description"], "no versions");
     let resp = http_client()
         .post(format!("{}/api/buckets", server.admin_endpoint))
         .bearer_auth(&token)

@@ -105,8 +105,8 @@ impl ContainerPlan {
 }
 
 fn write_config(path: &Path, plan: &ContainerPlan, instance: &str) -> Result<(), String> {
-    // s3s-fs runs as PID 1 and ignores SIGTERM, so a stop always lasts the whole grace period;
-    // 1 s keeps the cold-start phase short (only the start is measured).
+    // The profile runs s3s-fs behind Docker's init, so a stop is quick; a 1 s grace bounds it
+    // anyway and keeps the cold-start phase short (only the start is measured).
     let text = format!(
         "default_backend = \"container\"\n\n[container]\nprofile = \"s3s-fs-test\"\n\
          instance = \"{instance}\"\nport_min = {}\nport_max = {}\nstop_grace_secs = 1\n\

@@ -145,7 +145,9 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
             .resp(ok("200", "The bucket", Some("Bucket")))),
         ("patch", "/api/buckets/{name}", Op::new("updateBucket", "Update a bucket; absent fields stay, null clears").params(vec![b()])
             .body("BucketPatch", true)
-            .resp(ok("200", "The updated bucket", Some("Bucket")))),
+            .resp(ok("200", "The updated bucket", Some("Bucket")))
+            .resp(err("409", "SettingRefused: the bucket's storage server refused a changed setting (versioning, encryption); nothing was changed"))
+            .resp(err("503", "The bucket's storage server cannot be reached to carry a changed setting"))),
         ("delete", "/api/buckets/{name}", Op::new("deleteBucket", "Delete an empty bucket (a container bucket's container and volume too)").params(vec![b(),
                 query_param("keepVolume", json!({"type": "boolean"}), "Keep a container bucket's volume (its data)")])
             .resp(ok("204", "Deleted", None))

@@ -76,6 +76,8 @@ pub struct NewContainer<'a> {
     pub data_path: &'a str,
     /// (container port, host address, host port)
     pub ports: Vec<(u16, String, u16)>,
+    /// Docker's init as PID 1.
+    pub init: bool,
 }
 
 /// The state of one container as the engine reports it.
@@ -208,6 +210,7 @@ impl Docker {
             exposed_ports: Some(exposed),
             host_config: Some(HostConfig {
                 port_bindings: Some(bindings),
+                init: c.init.then_some(true),
                 mounts: Some(vec![Mount {
                     target: Some(c.data_path.to_owned()),
                     source: Some(c.volume.to_owned()),

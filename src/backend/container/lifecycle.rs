@@ -481,6 +481,7 @@ async fn create_container(
             volume: &spec.volume,
             data_path: &profile.data_path,
             ports: published,
+            init: profile.init,
         })
         .await
         .map_err(|e| docker_fault(c, "creating the container", e))?;

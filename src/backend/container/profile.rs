@@ -38,6 +38,10 @@ pub struct Profile {
     pub env: BTreeMap<String, String>,
     /// How to tell that the server accepts requests.
     pub ready: ReadyProbe,
+    /// Run Docker's init (tini) as PID 1 in front of the server: for servers that ignore
+    /// SIGTERM as PID 1, whose every stop would otherwise last the whole grace period.
+    #[serde(default)]
+    pub init: bool,
 }
 
 /// An HTTP GET on the S3 port that answers with one of `status` once the server is ready.

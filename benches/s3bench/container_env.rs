@@ -214,6 +214,12 @@ impl Admin {
         } else {
             0
         };
+        // Behind Docker's init (the profile's `init = true`) the server is init's child.
+        let pid = if info["HostConfig"]["Init"].as_bool() == Some(true) {
+            first_child(pid).unwrap_or(0)
+        } else {
+            pid
+        };
         Ok(Container {
             name: name.to_owned(),
             proxy_pid: proxy_pid(addr.port()),
@@ -247,4 +253,14 @@ fn bridge_addr(info: &Value, host_port: u16) -> Option<std::net::SocketAddr> {
             .flatten()
     })?;
     Some(std::net::SocketAddr::new(ip, inner))
+}
+
+/// The first child of process `pid` (from `/proc/PID/task/PID/children`).
+fn first_child(pid: u32) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }

@@ -15,7 +15,7 @@ use s3s::{S3Error, S3Result};
 use super::docker::{
     DockerError, LABEL_BUCKET, LABEL_BUCKET_ID, LABEL_INSTANCE, LABEL_PROFILE, NewContainer,
 };
-use super::profile::Placeholders;
+use super::profile::{Placeholders, ReadyProbe};
 use super::{Active, Containers, Slot, ports};
 use crate::backend::upstream::{Upstream, UpstreamLease, unavailable};
 use crate::error::{Error, Result, client_err};
@@ -510,18 +510,11 @@ async fn wait_ready(
         .profile(&spec.profile)
         .ok_or_else(|| Fault::Container(format!("backend profile {} is gone", spec.profile)))?
         .ready;
-    let url = format!("http://{}{}", c.host_addr(spec.host_port), probe.path);
+    let addr = c.published(spec.host_port);
     let mut pause = Duration::from_millis(10);
     let mut polls = 0u32;
     loop {
-        let req = http::Request::get(&url)
-            .header(http::header::HOST, c.host_addr(spec.host_port))
-            .body(s3s::Body::empty())
-            .map_err(|_| Fault::Internal(Error::Bug("readiness probe request")))?;
-        if let Ok(Ok(resp)) =
-            tokio::time::timeout(Duration::from_secs(2), c.http.request(req)).await
-            && probe.accepts(resp.status().as_u16())
-        {
+        if probe_answers(c, addr, probe, Duration::from_secs(2)).await? {
             return Ok(());
         }
         polls += 1;
@@ -547,6 +540,23 @@ async fn wait_ready(
     }
 }
 
+/// Whether the readiness probe at `addr` answers, as accepted, within `limit`.
+async fn probe_answers(
+    c: &Containers,
+    addr: std::net::SocketAddr,
+    probe: &ReadyProbe,
+    limit: Duration,
+) -> std::result::Result<bool, Fault> {
+    let req = http::Request::get(format!("http://{addr}{}", probe.path))
+        .header(http::header::HOST, addr.to_string())
+        .body(s3s::Body::empty())
+        .map_err(|_| Fault::Internal(Error::Bug("readiness probe request")))?;
+    Ok(matches!(
+        tokio::time::timeout(limit, c.http.request(req)).await,
+        Ok(Ok(resp)) if probe.accepts(resp.status().as_u16())
+    ))
+}
+
 /// Where the gateway talks to a ready container: its published port, or its address on the
 /// Docker network (no userland proxy in the way) when configured or, with `auto`, when that
 /// address answers the readiness probe from here.
@@ -560,7 +570,7 @@ async fn choose_address(
         .container
         .as_ref()
         .ok_or(Fault::Internal(Error::Bug("container bucket without spec")))?;
-    let published = std::net::SocketAddr::new(c.cfg.bind_address, spec.host_port);
+    let published = c.published(spec.host_port);
     if c.cfg.connect == Connect::Published {
         return Ok(published);
     }
@@ -574,14 +584,7 @@ async fn choose_address(
         .and_then(|s| s.ip);
     if let Some(ip) = ip {
         let addr = std::net::SocketAddr::new(ip, profile.s3_port);
-        let req = http::Request::get(format!("http://{addr}{}", profile.ready.path))
-            .header(http::header::HOST, addr.to_string())
-            .body(s3s::Body::empty())
-            .map_err(|_| Fault::Internal(Error::Bug("readiness probe request")))?;
-        if let Ok(Ok(resp)) =
-            tokio::time::timeout(Duration::from_millis(500), c.http.request(req)).await
-            && profile.ready.accepts(resp.status().as_u16())
-        {
+        if probe_answers(c, addr, &profile.ready, Duration::from_millis(500)).await? {
             return Ok(addr);
         }
     }

@@ -416,7 +416,7 @@ impl Containers {
             .container
             .as_ref()
             .ok_or(crate::error::Error::Bug("container bucket without spec"))?;
-        let published = std::net::SocketAddr::new(self.cfg.bind_address, spec.host_port);
+        let published = self.published(spec.host_port);
         let addr = slot
             .address
             .lock()
@@ -455,8 +455,9 @@ impl Containers {
     }
 
     /// `ip:port` of a published port (IPv6 in brackets).
-    fn host_addr(&self, port: u16) -> String {
-        std::net::SocketAddr::new(self.cfg.bind_address, port).to_string()
+    /// Where a container's host `port` is published.
+    fn published(&self, port: u16) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(self.cfg.bind_address, port)
     }
 }
 

@@ -24,17 +24,6 @@ async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, data: &[u8]) {
         .unwrap_or_else(|e| panic!("PutObject {key}: {}", dbg_err(&e)));
 }
 
-async fn get_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
-    let out = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GetObject {key}: {}", dbg_err(&e)));
-    out.body.collect().await.unwrap().to_vec()
-}
-
 async fn assert_missing(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) {
     let res = s3.get_object().bucket(bucket).key(key).send().await;
     assert_s3_err(res, 404, "NoSuchKey");

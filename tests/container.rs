@@ -311,7 +311,7 @@ async fn container_bucket_lifecycle_data_and_recovery() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["status"], "stopped");
     assert!(!running(&name));
-    assert_eq!(read_all(&s3, &bucket, "docs/small").await, small);
+    assert_eq!(get_bytes(&s3, &bucket, "docs/small").await, small);
     assert!(running(&name));
     assert_eq!(bucket_view(&server, &bucket).await["status"], "running");
 
@@ -322,13 +322,13 @@ async fn container_bucket_lifecycle_data_and_recovery() {
         Duration::from_secs(20),
         || !running(&name),
     );
-    assert_eq!(read_all(&s3, &bucket, "docs/streamed").await, mid);
+    assert_eq!(get_bytes(&s3, &bucket, "docs/streamed").await, mid);
 
     // A gateway restart keeps the same container and data.
     let id_before = inspect(&name).unwrap()["Id"].clone();
     server.restart().await;
     let s3 = server.client();
-    assert_eq!(read_all(&s3, &bucket, "docs/small").await, small);
+    assert_eq!(get_bytes(&s3, &bucket, "docs/small").await, small);
     assert_eq!(inspect(&name).unwrap()["Id"], id_before);
 
     // A container removed from outside is recreated on its kept volume by reconciliation,
@@ -351,7 +351,7 @@ async fn container_bucket_lifecycle_data_and_recovery() {
         inspect(&orphan).is_none()
     });
     let s3 = server.client();
-    assert_eq!(read_all(&s3, &bucket, "docs/streamed").await, mid);
+    assert_eq!(get_bytes(&s3, &bucket, "docs/streamed").await, mid);
     assert_eq!(published_port(&inspect(&name).unwrap()), port);
 
     // Delete: refused while not empty (S3 rules), then container, volume and lease go.
@@ -459,7 +459,7 @@ async fn concurrent_creates_lease_distinct_ports() {
     assert!(volume_exists(&volume), "--keep-volume keeps the data");
     for n in &names {
         assert_eq!(
-            read_all(&s3, n, "k").await,
+            get_bytes(&s3, n, "k").await,
             n.as_bytes(),
             "each bucket its own server"
         );
@@ -503,7 +503,7 @@ async fn idle_containers_stop_and_start_on_the_next_request() {
     );
     assert_eq!(bucket_view(&server, &bucket).await["status"], "stopped");
     let started = Instant::now();
-    assert_eq!(read_all(&s3, &bucket, "k").await, data);
+    assert_eq!(get_bytes(&s3, &bucket, "k").await, data);
     announce(&format!(
         "docker test idle: request on a stopped bucket answered after {} ms (cold start)",
         started.elapsed().as_millis()
@@ -524,7 +524,7 @@ async fn idle_containers_stop_and_start_on_the_next_request() {
         .unwrap()
         .to_owned();
     let squatter = std::net::TcpListener::bind(&before).expect("take the container's port");
-    assert_eq!(read_all(&s3, &bucket, "k").await, data);
+    assert_eq!(get_bytes(&s3, &bucket, "k").await, data);
     let after = bucket_view(&server, &bucket).await["container"]["s3Address"]
         .as_str()
         .unwrap()
@@ -657,7 +657,7 @@ async fn without_docker_container_buckets_report_it_and_embedded_ones_work() {
         .send()
         .await
         .unwrap();
-    assert_eq!(read_all(&s3, "plain-embedded", "k").await, b"fine");
+    assert_eq!(get_bytes(&s3, "plain-embedded", "k").await, b"fine");
 
     // Docker back: the bucket serves again.
     server.rewrite_config(&inst.config(""));
@@ -697,7 +697,7 @@ async fn copies_control_plane_objects_and_websites_work_across_servers() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("odd key: {}", dbg_err(&e)));
-    assert_eq!(read_all(&s3, &a, odd).await, b"odd");
+    assert_eq!(get_bytes(&s3, &a, odd).await, b"odd");
     let listed = s3
         .list_objects_v2()
         .bucket(&a)
@@ -731,7 +731,7 @@ async fn copies_control_plane_objects_and_websites_work_across_servers() {
         copied.copy_object_result().and_then(|r| r.e_tag()),
         Some(quoted_md5(&data).as_str())
     );
-    assert_eq!(read_all(&s3, &b, "dst").await, data);
+    assert_eq!(get_bytes(&s3, &b, "dst").await, data);
     let head = s3.head_object().bucket(&b).key("dst").send().await.unwrap();
     assert_eq!(head.content_type(), Some("application/x-test"));
     assert_eq!(
@@ -748,7 +748,7 @@ async fn copies_control_plane_objects_and_websites_work_across_servers() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("copy into embedded: {}", dbg_err(&e)));
-    assert_eq!(read_all(&s3, &emb, "e").await, data);
+    assert_eq!(get_bytes(&s3, &emb, "e").await, data);
     s3.copy_object()
         .bucket(&a)
         .key("back")
@@ -756,7 +756,7 @@ async fn copies_control_plane_objects_and_websites_work_across_servers() {
         .send()
         .await
         .unwrap_or_else(|e| panic!("copy from embedded: {}", dbg_err(&e)));
-    assert_eq!(read_all(&s3, &a, "back").await, data);
+    assert_eq!(get_bytes(&s3, &a, "back").await, data);
     // A missing source is the source's error, not the destination's.
     let err = s3
         .copy_object()
@@ -785,7 +785,7 @@ async fn copies_control_plane_objects_and_websites_work_across_servers() {
             "{status}: {:?}",
             resp.text().await
         );
-        assert_eq!(read_all(&s3, bucket, "form/up.bin").await, b"from a form");
+        assert_eq!(get_bytes(&s3, bucket, "form/up.bin").await, b"from a form");
         s3.delete_object()
             .bucket(bucket)
             .key("form/up.bin")

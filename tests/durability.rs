@@ -14,17 +14,6 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use common::*;
 use tokio::io::AsyncWriteExt;
 
-async fn get_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
-    let out = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GetObject {key}: {}", dbg_err(&e)));
-    out.body.collect().await.unwrap().to_vec()
-}
-
 #[tokio::test]
 async fn acknowledged_put_survives_kill_9() {
     let mut server = TestServer::start().await;

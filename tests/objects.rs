@@ -23,17 +23,6 @@ async fn put(s3: &aws_sdk_s3::Client, bucket: &str, key: &str, data: &[u8]) -> S
     out.e_tag().expect("PutObject returns an ETag").to_string()
 }
 
-async fn get_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
-    let out = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GetObject {key}: {}", dbg_err(&e)));
-    out.body.collect().await.expect("read body").to_vec()
-}
-
 #[tokio::test]
 async fn put_get_round_trip_with_md5_etag() {
     let server = TestServer::start().await;

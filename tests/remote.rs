@@ -112,7 +112,7 @@ async fn remote_buckets_are_served_through_the_gateway() {
         streamed: big,
     } = object_round_trip(&s3, &bucket, "a/").await;
     assert_eq!(
-        read_all(&direct, &format!("gw-{bucket}"), "a/streamed").await,
+        get_bytes(&direct, &format!("gw-{bucket}"), "a/streamed").await,
         big
     );
 
@@ -176,7 +176,7 @@ async fn remote_buckets_are_served_through_the_gateway() {
         .send()
         .await
         .unwrap();
-    let whole = read_all(&s3, &bucket, "mp").await;
+    let whole = get_bytes(&s3, &bucket, "mp").await;
     assert_eq!(whole.len(), 6 * MIB);
     assert!(whole[..5 * MIB] == p1[..] && whole[5 * MIB..] == p2[..]);
 
@@ -372,7 +372,7 @@ async fn object_attributes_survive_the_hop() {
             .send()
             .await
             .unwrap_or_else(|e| panic!("{key}: {}", dbg_err(&e)));
-        assert_eq!(read_all(&direct, &remote_name, key).await, body, "{key}");
+        assert_eq!(get_bytes(&direct, &remote_name, key).await, body, "{key}");
     }
     let tags = s3
         .get_object_tagging()

@@ -918,19 +918,15 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// The whole body of an object.
-pub async fn read_all(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
-    s3.get_object()
+pub async fn get_bytes(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    let out = s3
+        .get_object()
         .bucket(bucket)
         .key(key)
         .send()
         .await
-        .unwrap_or_else(|e| panic!("get {bucket}/{key}: {}", dbg_err(&e)))
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .into_bytes()
-        .to_vec()
+        .unwrap_or_else(|e| panic!("GetObject {key}: {}", dbg_err(&e)));
+    out.body.collect().await.expect("read body").to_vec()
 }
 
 /// What [`object_round_trip`] wrote: `{prefix}small` (1000 bytes, `text/plain`, metadata
@@ -968,8 +964,8 @@ pub async fn object_round_trip(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &s
         .send()
         .await
         .unwrap_or_else(|e| panic!("put streamed: {}", dbg_err(&e)));
-    assert_eq!(read_all(s3, bucket, &key("small")).await, small);
-    assert_eq!(read_all(s3, bucket, &key("streamed")).await, streamed);
+    assert_eq!(get_bytes(s3, bucket, &key("small")).await, small);
+    assert_eq!(get_bytes(s3, bucket, &key("streamed")).await, streamed);
 
     let head = s3
         .head_object()
@@ -1010,7 +1006,7 @@ pub async fn object_round_trip(s3: &aws_sdk_s3::Client, bucket: &str, prefix: &s
         .send()
         .await
         .unwrap_or_else(|e| panic!("copy: {}", dbg_err(&e)));
-    assert_eq!(read_all(s3, bucket, &key("copy")).await, small);
+    assert_eq!(get_bytes(s3, bucket, &key("copy")).await, small);
     let listed = s3
         .list_objects_v2()
         .bucket(bucket)

@@ -60,6 +60,10 @@ pub struct Limits {
     pub header_read_timeout_secs: u64,
     /// Seconds an in-flight request may take to finish during graceful shutdown.
     pub shutdown_grace_secs: u64,
+    /// Longest validity of a presigned URL, in seconds, for every form (SigV4 `X-Amz-Expires`,
+    /// SigV2 `Expires` from now, URLs issued by the API). At most 604800 (seven days, the SigV4
+    /// limit); a larger value counts as 604800.
+    pub max_presign_expiry_secs: u64,
 }
 
 /// Embedded backend settings.
@@ -107,6 +111,7 @@ impl Default for Limits {
             max_post_object_bytes: 64 << 20,
             header_read_timeout_secs: 30,
             shutdown_grace_secs: 30,
+            max_presign_expiry_secs: 604_800,
         }
     }
 }

@@ -112,3 +112,153 @@ pub fn strip_port(host: &str) -> &str {
         _ => host,
     }
 }
+
+/// The longest validity SigV4 allows for a presigned URL: seven days, in seconds.
+pub const PRESIGN_MAX_SECS: u64 = 7 * 24 * 3600;
+
+/// Clock skew allowed on a SigV2 `Expires` (an absolute time computed on the client's clock),
+/// as s3s allows on a SigV4 `X-Amz-Date` (`presigned_url_max_skew_time_secs`).
+const PRESIGN_V2_SKEW_SECS: i64 = 900;
+
+/// Refuses a presigned URL valid for longer than `max_secs` (at most seven days), with
+/// `AuthorizationQueryParametersError` as AWS does, before s3s checks its signature: s3s takes
+/// any `X-Amz-Expires` that fits a `u32` (136 years) and any SigV2 `Expires` in the future.
+///
+/// Both forms are screened the way s3s detects them: SigV4 by `X-Amz-Signature`
+/// (`X-Amz-Expires` in seconds), SigV2 by `Signature` (`Expires` in epoch seconds, capped
+/// relative to `now_unix`). A malformed or negative value is refused the same way.
+pub fn screen_presign<B>(
+    req: &Request<B>,
+    max_secs: u64,
+    now_unix: i64,
+) -> Option<Response<s3s::Body>> {
+    let query = req.uri().query()?;
+    let max_secs = max_secs.min(PRESIGN_MAX_SECS);
+    let params = || {
+        query.split('&').map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (
+                k,
+                percent_encoding::percent_decode_str(v).decode_utf8_lossy(),
+            )
+        })
+    };
+    let has = |name: &str| params().any(|(k, _)| k == name);
+    let mut refusal = None;
+    if has("X-Amz-Signature") {
+        for (_, v) in params().filter(|(k, _)| *k == "X-Amz-Expires") {
+            refusal = refusal.or_else(|| v4_expires_refusal(&v, max_secs));
+        }
+    }
+    if has("Signature") {
+        for (_, v) in params().filter(|(k, _)| *k == "Expires") {
+            refusal = refusal.or_else(|| v2_expires_refusal(&v, max_secs, now_unix));
+        }
+    }
+    refusal.map(|message| {
+        s3_error_response(
+            StatusCode::BAD_REQUEST,
+            "AuthorizationQueryParametersError",
+            &message,
+        )
+    })
+}
+
+/// Why a SigV4 `X-Amz-Expires` is refused (AWS's messages), if it is.
+fn v4_expires_refusal(value: &str, max_secs: u64) -> Option<String> {
+    let Ok(secs) = value.parse::<i64>() else {
+        return Some("X-Amz-Expires should be a number".to_owned());
+    };
+    if secs < 0 {
+        return Some("X-Amz-Expires must be non-negative".to_owned());
+    }
+    if secs.unsigned_abs() <= max_secs {
+        return None;
+    }
+    Some(if max_secs == PRESIGN_MAX_SECS {
+        "X-Amz-Expires must be less than a week (in seconds) that is; 604800".to_owned()
+    } else {
+        format!("X-Amz-Expires must be at most {max_secs} seconds on this gateway")
+    })
+}
+
+/// Why a SigV2 `Expires` (epoch seconds) is refused, if it is.
+fn v2_expires_refusal(value: &str, max_secs: u64, now_unix: i64) -> Option<String> {
+    let Ok(at) = value.parse::<i64>() else {
+        return Some("Expires should be a number".to_owned());
+    };
+    if at < 0 {
+        return Some("Expires must be non-negative".to_owned());
+    }
+    let latest = now_unix
+        .saturating_add(i64::try_from(max_secs).unwrap_or(i64::MAX))
+        .saturating_add(PRESIGN_V2_SKEW_SECS);
+    (at > latest).then(|| format!("Expires must be at most {max_secs} seconds from now"))
+}
+
+/// An S3 XML error answer built before s3s sees the request. The body is not read, so the
+/// connection is closed after the answer.
+fn s3_error_response(status: StatusCode, code: &str, message: &str) -> Response<s3s::Body> {
+    let mut resp = Response::new(s3s::Body::from(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    )));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/xml"),
+    );
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod presign_tests {
+    use super::*;
+
+    fn screened(query: &str, max: u64) -> Option<u16> {
+        let req = Request::get(format!("/b/k?{query}")).body(()).unwrap();
+        screen_presign(&req, max, 1_000_000).map(|r| r.status().as_u16())
+    }
+
+    #[test]
+    fn sigv4_lifetimes_are_capped() {
+        let sig = "X-Amz-Signature=00";
+        assert_eq!(
+            screened(&format!("X-Amz-Expires=604800&{sig}"), PRESIGN_MAX_SECS),
+            None
+        );
+        for bad in ["604801", "1000000000", "-1", "abc", "", "1e3"] {
+            assert_eq!(
+                screened(&format!("X-Amz-Expires={bad}&{sig}"), PRESIGN_MAX_SECS),
+                Some(400),
+                "{bad}"
+            );
+        }
+        // The configured cap is lower; a larger one is clamped to seven days.
+        assert_eq!(
+            screened(&format!("X-Amz-Expires=3601&{sig}"), 3600),
+            Some(400)
+        );
+        assert_eq!(
+            screened(&format!("X-Amz-Expires=604801&{sig}"), u64::MAX),
+            Some(400)
+        );
+        // Without a signature it is not a presigned URL (anonymous, as s3s sees it).
+        assert_eq!(screened("X-Amz-Expires=abc", PRESIGN_MAX_SECS), None);
+    }
+
+    #[test]
+    fn sigv2_expiry_is_capped_relative_to_now() {
+        let q = |at: &str| format!("AWSAccessKeyId=AK&Expires={at}&Signature=x");
+        assert_eq!(screened(&q("1003600"), PRESIGN_MAX_SECS), None);
+        assert_eq!(screened(&q("2000000000"), PRESIGN_MAX_SECS), Some(400));
+        // Beyond the cap plus the allowed clock skew (900 s).
+        assert_eq!(screened(&q("1003600"), 2600), Some(400));
+        assert_eq!(screened(&q("1003600"), 2700), None);
+        assert_eq!(screened(&q("-5"), PRESIGN_MAX_SECS), Some(400));
+        assert_eq!(screened(&q("soon"), PRESIGN_MAX_SECS), Some(400));
+    }
+}

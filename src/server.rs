@@ -153,6 +153,10 @@ impl App {
                     .unwrap_or_else(|| format!("http://{}", config.listen))
                     .as_str(),
             ),
+            max_presign_expiry_secs: config
+                .limits
+                .max_presign_expiry_secs
+                .min(crate::request::PRESIGN_MAX_SECS),
         });
         let tls = config
             .tls
@@ -482,6 +486,15 @@ async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
     if let Some(refused) =
         crate::request::screen_request(&mut req, app.config.limits.max_xml_body_bytes)
     {
+        app.metrics
+            .record(refused.status().as_u16(), elapsed_micros(ctx.started));
+        return refused;
+    }
+    if let Some(refused) = crate::request::screen_presign(
+        &req,
+        app.config.limits.max_presign_expiry_secs,
+        time::OffsetDateTime::now_utc().unix_timestamp(),
+    ) {
         app.metrics
             .record(refused.status().as_u16(), elapsed_micros(ctx.started));
         return refused;

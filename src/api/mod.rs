@@ -35,6 +35,8 @@ pub struct ApiState {
     pub admin_token: Arc<str>,
     /// Public S3 endpoint URL used in connection details and presigned URLs.
     pub s3_endpoint: Arc<str>,
+    /// Longest validity of the presigned URLs the API issues (`limits.max_presign_expiry_secs`).
+    pub max_presign_expiry_secs: u64,
 }
 
 /// Declares every route once: [`ROUTES`] lists them (method, axum path) and `api_routes`

@@ -18,7 +18,8 @@ const DEFAULT_EXPIRY_SECS: u64 = 3600;
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PresignBody {
     pub key: String,
-    /// Seconds, 1 to 604800 (7 days); 3600 when absent.
+    /// Seconds, 1 to `limits.max_presign_expiry_secs` (at most 604800, 7 days); 3600 (or the
+    /// cap, if lower) when absent.
     #[serde(default)]
     pub expires_in: Option<u64>,
 }
@@ -62,11 +63,16 @@ fn issue(
         e.message = format!("key: {}", e.message);
         e
     })?;
-    let secs = body.expires_in.unwrap_or(DEFAULT_EXPIRY_SECS);
-    if secs == 0 || secs > MAX_EXPIRY.as_secs() {
+    // Refused rather than clamped: a caller who asked for longer must not hand out a URL that
+    // dies earlier than they promised.
+    let max = state.max_presign_expiry_secs.min(MAX_EXPIRY.as_secs());
+    let secs = body
+        .expires_in
+        .unwrap_or_else(|| DEFAULT_EXPIRY_SECS.min(max));
+    if secs == 0 || secs > max {
         return Err(ApiError::invalid(
             "expiresIn",
-            "must be between 1 and 604800 seconds (7 days)",
+            &format!("must be between 1 and {max} seconds on this gateway"),
         ));
     }
     let (access_key, secret_key) = state

@@ -44,6 +44,12 @@ pub struct Config {
     pub limits: Limits,
     /// Embedded backend tuning.
     pub embedded: EmbeddedConfig,
+    /// A token that may read `/metrics` on the admin listener (`Authorization: Bearer …`), for
+    /// a Prometheus that should not hold the admin token. The admin token is accepted too.
+    pub metrics_token: Option<String>,
+    /// Optional listener serving only `/metrics`, without authentication: bind it to a private
+    /// interface that only Prometheus reaches.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// Limits on connections and request sizes.
@@ -98,6 +104,8 @@ impl Default for Config {
             tls: None,
             limits: Limits::default(),
             embedded: EmbeddedConfig::default(),
+            metrics_token: None,
+            metrics_listen: None,
         }
     }
 }

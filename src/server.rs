@@ -67,6 +67,8 @@ pub struct App {
     pub root: RootCredentials,
     /// The admin token of the control-plane API, and whether this start generated it.
     pub admin_token: (String, bool),
+    /// The listener of `metrics_listen`, if any (see [`App::with_metrics_listener`]).
+    metrics_listener: Option<TcpListener>,
 }
 
 /// The file holding generated root credentials (mode 0600).
@@ -173,21 +175,39 @@ impl App {
             root,
             admin_token,
             config,
+            metrics_listener: None,
         })
+    }
+
+    /// Also serves `/metrics`, without authentication, on `listener` (`metrics_listen`).
+    #[must_use]
+    pub fn with_metrics_listener(mut self, listener: TcpListener) -> Self {
+        self.metrics_listener = Some(listener);
+        self
     }
 
     /// Serves the listeners until `shutdown` resolves, then drains in-flight requests for at
     /// most `limits.shutdown_grace_secs`. `tls` is the HTTPS listener when `[tls]` is set.
     pub async fn serve(
-        self,
+        mut self,
         s3: TcpListener,
         admin: TcpListener,
         tls: Option<TcpListener>,
         shutdown: impl Future<Output = ()>,
     ) {
+        let metrics_listener = self.metrics_listener.take();
         let app = Arc::new(self);
         crate::backend::container::lifecycle::spawn_background((*app.gateway).clone());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let metrics_task = metrics_listener.map(|l| {
+            tokio::spawn(accept_loop(
+                app.clone(),
+                l,
+                Listener::Metrics,
+                None,
+                stop_rx.clone(),
+            ))
+        });
         let mut tasks = vec![
             tokio::spawn(accept_loop(
                 app.clone(),
@@ -216,7 +236,7 @@ impl App {
         shutdown.await;
         tracing::info!("shutting down: no new connections, draining requests");
         let _ = stop_tx.send(true);
-        for t in tasks {
+        for t in tasks.into_iter().chain(metrics_task) {
             let _ = t.await;
         }
     }
@@ -314,6 +334,8 @@ impl s3s::auth::S3Auth for KeyStoreHandle {
 enum Listener {
     S3,
     Admin,
+    /// `metrics_listen`: `/metrics` only, unauthenticated.
+    Metrics,
 }
 
 async fn accept_loop(
@@ -359,6 +381,7 @@ async fn accept_loop(
                 Ok::<_, Infallible>(match kind {
                     Listener::S3 => handle_s3(&app, req).await,
                     Listener::Admin => handle_admin(&app, req).await,
+                    Listener::Metrics => handle_metrics(&app, &req, false),
                 })
             }
         });
@@ -561,7 +584,14 @@ fn finish_s3(app: &App, ctx: &S3Ctx, mut resp: Response<s3s::Body>) -> Response<
     }
     let micros = elapsed_micros(ctx.started);
     app.metrics.record(status.as_u16(), micros);
-    tracing::debug!(method = %ctx.method, path = %ctx.path, status = status.as_u16(), micros, "s3 request");
+    // The path only: the query may hold a presigned URL's signature. Client errors stay at
+    // debug so that refused callers cannot flood the error log; 501 is a client's choice too.
+    let code = status.as_u16();
+    if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
+        tracing::error!(method = %ctx.method, path = %ctx.path, status = code, micros, "s3 request failed");
+    } else {
+        tracing::debug!(method = %ctx.method, path = %ctx.path, status = code, micros, "s3 request");
+    }
     resp
 }
 
@@ -615,20 +645,42 @@ async fn handle_admin(app: &App, req: Request<Incoming>) -> Response<s3s::Body> 
         };
         return resp.map(s3s::Body::http_body_unsync);
     }
-    let (status, content_type, body) = match (req.method().as_str(), req.uri().path()) {
-        ("GET" | "HEAD", "/health") => (StatusCode::OK, "text/plain", "ok\n".to_owned()),
-        ("GET", "/metrics") => (
-            StatusCode::OK,
-            "text/plain; version=0.0.4",
-            app.metrics
-                .render(app.gateway.bucket_count(), &app.gateway.counters),
-        ),
-        _ => (
-            StatusCode::NOT_FOUND,
+    match (req.method().as_str(), req.uri().path()) {
+        ("GET" | "HEAD", "/health") => text_response(StatusCode::OK, "text/plain", "ok\n".into()),
+        _ => handle_metrics(app, &req, true),
+    }
+}
+
+/// `GET /metrics` (anything else is 404). On the admin listener (`authenticate`) it lists every
+/// tenant's buckets and traffic, so it needs the admin token or `metrics_token` as a Bearer
+/// token; the `metrics_listen` listener serves it without.
+fn handle_metrics<B>(app: &App, req: &Request<B>, authenticate: bool) -> Response<s3s::Body> {
+    if (req.method(), req.uri().path()) != (&http::Method::GET, "/metrics") {
+        return text_response(StatusCode::NOT_FOUND, "text/plain", "not found\n".into());
+    }
+    if authenticate && !app.may_read_metrics(req.headers()) {
+        let mut resp = text_response(
+            StatusCode::UNAUTHORIZED,
             "text/plain",
-            "not found\n".to_owned(),
-        ),
-    };
+            "/metrics needs Authorization: Bearer <admin token or metrics_token>\n".into(),
+        );
+        resp.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer realm=\"bucketgate metrics\""),
+        );
+        return resp;
+    }
+    let body = app
+        .metrics
+        .render(app.gateway.bucket_count(), &app.gateway.counters);
+    text_response(StatusCode::OK, "text/plain; version=0.0.4", body)
+}
+
+fn text_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+) -> Response<s3s::Body> {
     let mut resp = Response::new(s3s::Body::from(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
@@ -636,4 +688,22 @@ async fn handle_admin(app: &App, req: Request<Incoming>) -> Response<s3s::Body> 
         http::HeaderValue::from_static(content_type),
     );
     resp
+}
+
+impl App {
+    /// Whether the request's Bearer token is the admin token or `metrics_token`.
+    fn may_read_metrics(&self, headers: &http::HeaderMap) -> bool {
+        let Some(token) = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
+            .filter(|t| !t.is_empty())
+        else {
+            return false;
+        };
+        let is = |expected: &str| crate::api::ct_eq(token.as_bytes(), expected.as_bytes());
+        is(&self.admin_token.0) || self.config.metrics_token.as_deref().is_some_and(is)
+    }
 }

@@ -1327,6 +1327,7 @@ async fn stats_and_metrics_count_requests_and_bytes_per_bucket() {
 
     let metrics = http_client()
         .get(format!("{}/metrics", api.server.admin_endpoint))
+        .bearer_auth(&api.token)
         .send()
         .await
         .unwrap()

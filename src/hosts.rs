@@ -50,11 +50,13 @@ impl Refusal {
         }
     }
 
+    /// The message, naming the field as every API refusal does.
     pub fn message(&self) -> String {
-        match self {
-            Self::Invalid(why) => format!("domain: {why}"),
-            Self::Reserved(why) => format!("domain: {why}"),
-        }
+        let why = match self {
+            Self::Invalid(why) => why,
+            Self::Reserved(why) => why.as_str(),
+        };
+        format!("domain: {why}")
     }
 }
 

@@ -181,32 +181,31 @@ pub struct BaseDomainHost {
 impl BaseDomainHost {
     pub fn new(base: &str) -> Self {
         Self {
-            base: base.trim_end_matches('.').to_ascii_lowercase(),
+            base: crate::hosts::canonical(base).into_owned(),
             websites: None,
         }
     }
 
     /// Also maps website hosts to their buckets.
     pub fn with_websites(mut self, gateway: crate::gateway::Gateway, website_base: &str) -> Self {
-        self.websites = Some((gateway, website_base.to_ascii_lowercase()));
+        self.websites = Some((gateway, crate::hosts::canonical(website_base).into_owned()));
         self
     }
 }
 
 impl S3Host for BaseDomainHost {
     fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<VirtualHost<'a>> {
-        let name = crate::request::strip_port(host);
+        // Host names are case-insensitive (`AliceBkt.S3.LocalHost` is virtual-host style too).
+        let name = crate::hosts::canonical(host);
         if let Some(bucket) = name
             .strip_suffix(self.base.as_str())
             .and_then(|rest| rest.strip_suffix('.'))
             .filter(|b| !b.is_empty())
         {
-            return Ok(
-                VirtualHost::new(self.base.as_str()).with_bucket(bucket.to_ascii_lowercase())
-            );
+            return Ok(VirtualHost::new(self.base.as_str()).with_bucket(bucket.to_owned()));
         }
         if let Some((gateway, website_base)) = &self.websites
-            && let Some(bucket) = gateway.website_bucket(name, &self.base, website_base)
+            && let Some(bucket) = gateway.website_bucket(&name, &self.base, website_base)
         {
             return Ok(VirtualHost::new(name).with_bucket(bucket.name.clone()));
         }
@@ -231,5 +230,7 @@ mod tests {
         assert_eq!(vh.bucket(), None);
         let vh = h.parse_host_header("[::1]:9000").unwrap();
         assert_eq!(vh.bucket(), None);
+        let vh = h.parse_host_header("AliceBkt.S3.LocalHost.:9000").unwrap();
+        assert_eq!(vh.bucket(), Some("alicebkt"));
     }
 }

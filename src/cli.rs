@@ -121,7 +121,12 @@ async fn checked(resp: Response) -> Result<Response> {
             ))
         })
         .unwrap_or_else(|| (status.to_string(), text));
-    bail!("{code}: {message} (HTTP {})", status.as_u16())
+    bail!(
+        "{}: {} (HTTP {})",
+        output::escape(&code),
+        output::escape(&message),
+        status.as_u16()
+    )
 }
 
 /// Percent-encodes one path segment.

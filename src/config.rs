@@ -50,6 +50,11 @@ pub struct Config {
     /// Optional listener serving only `/metrics`, without authentication: bind it to a private
     /// interface that only Prometheus reaches.
     pub metrics_listen: Option<SocketAddr>,
+    /// Host names no bucket may link as its domain, besides the built-in ones (`localhost`,
+    /// IP literals, the base domains, `public_endpoint`'s host, the console's hosts): exact
+    /// names, or `*.suffix` for every name under `suffix`. A stored link that matches stops
+    /// routing at the next start.
+    pub reserved_hosts: Vec<String>,
 }
 
 /// Limits on connections and request sizes.
@@ -106,6 +111,7 @@ impl Default for Config {
             embedded: EmbeddedConfig::default(),
             metrics_token: None,
             metrics_listen: None,
+            reserved_hosts: Vec::new(),
         }
     }
 }
@@ -179,6 +185,7 @@ mod tests {
         assert_eq!(config.listen, defaults.listen);
         assert_eq!(config.admin_listen, defaults.admin_listen);
         assert_eq!(config.base_domain, defaults.base_domain);
+        assert_eq!(config.reserved_hosts, defaults.reserved_hosts);
         assert_eq!(
             config.limits.max_xml_body_bytes,
             defaults.limits.max_xml_body_bytes

@@ -235,6 +235,41 @@ fn validate_id(field: &str, v: &str) -> Result<()> {
     }
 }
 
+/// User ids are path segments of the API (`/api/users/{id}`) and appear in bucket records
+/// and logs: lower-case letters, digits, then also `.`, `_`, `@`, `-`; 1-64 characters. A
+/// leading letter or digit rules out `.`, `..` (dot segments collapse in URLs) and ids that
+/// read as command-line options.
+fn validate_user_id(id: &str) -> Result<()> {
+    let mut bytes = id.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    let rest_ok = bytes.all(|b| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'@' | b'-')
+    });
+    if first_ok && rest_ok && id.len() <= 64 {
+        Ok(())
+    } else {
+        Err(control_error(
+            "InvalidUserId",
+            http::StatusCode::BAD_REQUEST,
+            "id: 1-64 characters of lower-case letters, digits, '.', '_', '@' and '-', starting with a letter or digit",
+        ))
+    }
+}
+
+/// Free text shown to people (descriptions): control characters (C0, DEL, C1) are refused, so
+/// no record can carry terminal escapes to an admin's terminal or a log viewer.
+pub fn check_text(field: &str, v: Option<&str>) -> Result<()> {
+    match v {
+        Some(v) if v.chars().any(char::is_control) => Err(invalid(
+            field,
+            "control characters (U+0000-U+001F, U+007F-U+009F) are not allowed",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The control plane over one gateway.
 pub struct Control {
     gateway: Arc<Gateway>,
@@ -257,7 +292,7 @@ impl Control {
         name: Option<&str>,
         team: Option<&str>,
     ) -> Result<UserRecord> {
-        validate_id("id", id)?;
+        validate_user_id(id)?;
         if id == ROOT_USER {
             return Err(invalid("id", "'root' is reserved"));
         }
@@ -449,6 +484,8 @@ impl Control {
         req: BucketCreate,
     ) -> Result<Arc<BucketRecord>> {
         validate_bucket_name(&req.name)?;
+        check_text("description", req.description.as_deref())?;
+        check_text("encryption", req.encryption.as_deref())?;
         let owner = match (actor, &req.owner) {
             (Actor::Admin, Some(o)) => {
                 if o != ROOT_USER {
@@ -506,6 +543,11 @@ impl Control {
         patch: BucketPatch,
     ) -> Result<Arc<BucketRecord>> {
         let before = self.bucket(actor, name)?;
+        check_text(
+            "description",
+            patch.description.clone().flatten().as_deref(),
+        )?;
+        check_text("encryption", patch.encryption.clone().flatten().as_deref())?;
         let mut rec = (*before).clone();
         if let Some(v) = patch.description {
             rec.description = v;
@@ -581,14 +623,21 @@ impl Control {
 
     // ---- domains ----
 
-    /// Links `host` to a bucket (served as a website). A host names one bucket at most.
+    /// Links `host` to a bucket (served as a website). A host names one bucket at most, and
+    /// names the gateway itself answers to can never be linked: `400 ReservedDomain`; a name
+    /// that is not a DNS host name is `400 InvalidDomain`, one linked to another bucket
+    /// `409 DomainInUse`.
     pub async fn link_domain(
         &self,
         actor: &Actor,
         name: &str,
         host: &str,
     ) -> Result<Arc<BucketRecord>> {
-        let host = normalize_host(host)?;
+        let host = self
+            .gateway
+            .reserved_hosts()
+            .check_link(host)
+            .map_err(domain_refused)?;
         let mut rec = (*self.bucket(actor, name)?).clone();
         let (h, b) = (host.clone(), name.to_owned());
         self.gateway
@@ -623,7 +672,9 @@ impl Control {
     ) -> Result<Arc<BucketRecord>> {
         let mut rec = (*self.bucket(actor, name)?).clone();
         let doomed: Vec<String> = match host {
-            Some(h) => vec![normalize_host(h)?],
+            // Reserved names can be unlinked: that is how a link made before its name was
+            // reserved goes away.
+            Some(h) => vec![crate::hosts::normalize_domain(h).map_err(domain_refused)?],
             None => rec.domains.clone(),
         };
         let (d, b) = (doomed.clone(), name.to_owned());
@@ -768,28 +819,9 @@ fn stats_of(rec: &BucketRecord, usage: &UsageRecord) -> BucketStats {
     }
 }
 
-/// Lower-cases a host name and checks that it is one (no port, no scheme, no path).
-pub fn normalize_host(host: &str) -> Result<String> {
-    let h = host.trim().trim_end_matches('.').to_ascii_lowercase();
-    let ok = !h.is_empty()
-        && h.len() <= 253
-        && h.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    if ok {
-        Ok(h)
-    } else {
-        Err(invalid(
-            "domain",
-            "must be a host name such as assets.example.com",
-        ))
-    }
+/// A domain the link check refused, as the API's error.
+fn domain_refused(r: crate::hosts::Refusal) -> Error {
+    control_error(r.code(), http::StatusCode::BAD_REQUEST, r.message())
 }
 
 #[cfg(test)]
@@ -797,13 +829,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_names_are_normalized_and_checked() {
-        assert_eq!(
-            normalize_host("Assets.Example.COM.").unwrap(),
-            "assets.example.com"
-        );
-        for bad in ["", "a..b", "-a.com", "a.com:80", "http://a.com", "a/b"] {
-            assert!(normalize_host(bad).is_err(), "{bad}");
+    fn user_ids_are_safe_path_segments() {
+        for good in [
+            "alice",
+            "a",
+            "bob.smith",
+            "x_1",
+            "team-7",
+            "carol@example.com",
+            "0",
+        ] {
+            assert!(validate_user_id(good).is_ok(), "{good}");
+        }
+        let long = "a".repeat(65);
+        for bad in [
+            "", ".", "..", ".hidden", "-rf", "_x", "a/b", "a%2f", "Alice", "a b", "a\u{1b}", &long,
+        ] {
+            assert!(validate_user_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn free_text_refuses_control_characters() {
+        for bad in [
+            "a\u{1b}]0;x\u{7}",
+            "line\nbreak",
+            "tab\t",
+            "del\u{7f}",
+            "c1\u{9b}31m",
+        ] {
+            assert!(check_text("description", Some(bad)).is_err(), "{bad:?}");
+        }
+        for good in [None, Some(""), Some("Photos — 2026 ✓")] {
+            assert!(check_text("description", good).is_ok());
         }
     }
 

@@ -14,6 +14,7 @@ pub mod control;
 pub mod cors;
 pub mod error;
 pub mod gateway;
+pub mod hosts;
 pub mod meta;
 pub mod metrics;
 pub mod policy;

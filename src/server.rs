@@ -84,6 +84,12 @@ impl App {
         master_env: Option<String>,
         admin_token_env: Option<String>,
     ) -> Result<Self, StartError> {
+        let mut config = config;
+        // Every Host comparison is made on canonical names (lower case, no trailing dot).
+        for base in [&mut config.base_domain, &mut config.website_base_domain] {
+            *base = crate::hosts::canonical(base).into_owned();
+        }
+        let reserved = Arc::new(reserved_hosts(&config));
         let config = Arc::new(config);
         let dir = &config.data_dir;
         std::fs::create_dir_all(dir)
@@ -122,7 +128,9 @@ impl App {
             containers: Arc::new(containers),
             default_backend: config.default_backend,
             tmp_dir: dir.join("tmp"),
+            reserved,
         })?);
+        gateway.warn_reserved_links()?;
 
         let mut builder = S3ServiceBuilder::new((*gateway).clone());
         builder.set_auth(KeyStoreHandle(keys));
@@ -435,6 +443,22 @@ async fn accept_loop(
     }
 }
 
+/// The names no bucket may link, from the endpoint names in `config`.
+fn reserved_hosts(config: &Config) -> crate::hosts::ReservedHosts {
+    use crate::hosts::{EndpointNames, ReservedHosts, url_host};
+    ReservedHosts::new(&EndpointNames {
+        s3_base: &config.base_domain,
+        website_base: &config.website_base_domain,
+        public_host: config.public_endpoint.as_deref().and_then(url_host),
+        admin_hosts: config
+            .console_origins
+            .iter()
+            .filter_map(|o| url_host(o))
+            .collect(),
+        configured: &config.reserved_hosts,
+    })
+}
+
 /// What the S3 listener learns about a request before s3s takes it.
 struct S3Ctx {
     started: Instant,
@@ -611,7 +635,7 @@ impl App {
 
     /// The bucket named by a virtual-host-style Host.
     fn vhost_bucket(&self, host: &str) -> Option<String> {
-        host.to_ascii_lowercase()
+        crate::hosts::canonical(host)
             .strip_suffix(self.config.base_domain.as_str())
             .and_then(|p| p.strip_suffix('.'))
             .filter(|p| !p.is_empty())

@@ -42,6 +42,9 @@ pub struct BucketView {
     pub versioning: Option<String>,
     pub encryption: Option<String>,
     pub domains: Vec<String>,
+    /// Each linked domain and whether it routes: a link made before its name became reserved
+    /// is kept, but serves nothing until it is unlinked.
+    pub domain_status: Vec<DomainStatus>,
     pub grants: Vec<GrantView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageView>,
@@ -59,6 +62,19 @@ pub struct ContainerView {
     pub s3_address: String,
     /// `ip:port` of the server's web console, when its profile has one.
     pub console_address: Option<String>,
+}
+
+/// Whether a linked domain routes to its bucket, and why not.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainStatus {
+    pub domain: String,
+    pub active: bool,
+    /// `ReservedDomain` when the name is reserved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -120,6 +136,16 @@ pub fn view(
         versioning: rec.versioning.clone(),
         encryption: rec.encryption.clone(),
         domains: rec.domains.clone(),
+        domain_status: gateway
+            .domain_refusals(rec)
+            .into_iter()
+            .map(|(domain, why)| DomainStatus {
+                domain,
+                active: why.is_none(),
+                error: why.as_ref().map(|_| "ReservedDomain"),
+                message: why,
+            })
+            .collect(),
         grants: rec
             .grants
             .iter()
@@ -357,8 +383,9 @@ pub async fn link_domain(
 ) -> ApiResult<axum::Json<BucketView>> {
     let control = &state.control;
     control.bucket(&caller.actor, &name)?;
-    let host = crate::control::normalize_host(&body.domain)?;
-    let rec = control.link_domain(&caller.actor, &name, &host).await?;
+    let rec = control
+        .link_domain(&caller.actor, &name, &body.domain)
+        .await?;
     Ok(axum::Json(with_usage(&state, &rec)?))
 }
 

@@ -199,7 +199,8 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
         ("post", "/api/buckets/{name}/domain", Op::new("linkDomain", "Link a host name to the bucket (served as a website)").params(vec![b()])
             .body("DomainLink", true)
             .resp(ok("200", "The bucket", Some("Bucket")))
-            .resp(err("409", "DomainInUse: linked to another bucket"))),
+            .resp(err("409", "DomainInUse: linked to another bucket"))
+            .resp(err("400", "InvalidDomain (not a DNS host name; non-ASCII names in punycode), ReservedDomain (localhost, IP literals, the gateway's own hosts, reserved_hosts)"))),
         ("delete", "/api/buckets/{name}/domain", Op::new("unlinkDomain", "Unlink one host name, or all without a body").params(vec![b()])
             .body("DomainUnlink", false)
             .resp(ok("200", "The bucket", Some("Bucket")))),
@@ -234,6 +235,14 @@ fn schemas() -> Value {
     let bucket_name = json!({"type": "string", "minLength": 3, "maxLength": 63,
         "pattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
         "description": "S3 DNS-compatible name, unique per gateway"});
+    let domain_status = json!({"type": "array", "description": "Each linked domain and whether it routes (a link made before its name became reserved does not)",
+        "items": {"type": "object", "required": ["domain", "active"], "properties": {
+            "domain": s("string"), "active": s("boolean"),
+            "error": {"type": "string", "enum": ["ReservedDomain"]}, "message": s("string")}}});
+    // Free text: no control characters (C0, DEL, C1).
+    let text_pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
+    let text = json!({"type": "string", "pattern": text_pattern});
+    let ntext = json!({"type": "string", "pattern": text_pattern, "nullable": true});
     let id = json!({"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9_.@-]+$"});
     let nid = json!({"type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[A-Za-z0-9_.@-]+$", "nullable": true});
     let grant = json!({"type": "object", "additionalProperties": false, "required": ["accessKey", "level"],
@@ -249,18 +258,18 @@ fn schemas() -> Value {
             "properties": {"code": s("string"), "message": s("string")}}}},
         "BucketCreate": {"type": "object", "additionalProperties": false, "required": ["name"], "properties": {
             "name": bucket_name, "owner": {"type": "string", "description": "Owner user id (admin only)"},
-            "team": id, "workspace": id, "description": s("string"),
+            "team": id, "workspace": id, "description": text.clone(),
             "backend": {"type": "string", "enum": ["embedded", "container", "remote"]},
             "profile": {"type": "string", "description": "Backend profile of a container bucket (minio, rustfs, s3s-fs-test or a configured one)"},
             "region": s("string"),
             "maxSizeBytes": {"type": "integer", "minimum": 0}, "maxObjects": {"type": "integer", "minimum": 0},
             "publicRead": s("boolean"), "publicList": s("boolean"), "versioning": s("boolean"),
-            "encryption": s("string")}},
+            "encryption": text}},
         "BucketPatch": {"type": "object", "additionalProperties": false, "properties": {
-            "description": ns("string"), "maxSizeBytes": {"type": "integer", "minimum": 0, "nullable": true},
+            "description": ntext.clone(), "maxSizeBytes": {"type": "integer", "minimum": 0, "nullable": true},
             "maxObjects": {"type": "integer", "minimum": 0, "nullable": true},
             "publicRead": s("boolean"), "publicList": s("boolean"), "versioning": s("boolean"),
-            "encryption": ns("string"), "region": s("string"), "team": nid.clone(), "workspace": nid,
+            "encryption": ntext, "region": s("string"), "team": nid.clone(), "workspace": nid,
             "grants": {"type": "array", "items": schema_ref("Grant")}}},
         "Grant": grant,
         "Usage": {"type": "object", "required": ["objects", "bytes", "pendingBytes"], "properties": {
@@ -275,6 +284,7 @@ fn schemas() -> Value {
             "maxSizeBytes": ns("integer"), "maxObjects": ns("integer"), "publicRead": s("boolean"),
             "publicList": s("boolean"), "versioning": ns("string"), "encryption": ns("string"),
             "domains": {"type": "array", "items": s("string")},
+            "domainStatus": domain_status,
             "grants": {"type": "array", "items": schema_ref("Grant")}, "usage": schema_ref("Usage")}},
         "ContainerInfo": {"type": "object", "required": ["profile", "image", "name", "volume", "s3Address"], "properties": {
             "profile": s("string"), "image": s("string"), "name": s("string"), "volume": s("string"),
@@ -313,12 +323,13 @@ fn schemas() -> Value {
             "url": s("string"), "method": {"type": "string", "enum": ["GET", "PUT"]},
             "expiresAt": {"type": "string", "format": "date-time"}}},
         "DomainLink": {"type": "object", "additionalProperties": false, "required": ["domain"], "properties": {
-            "domain": {"type": "string", "maxLength": 253, "pattern": "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$",
-                "description": "Host name such as assets.example.com"}}},
+            "domain": {"type": "string", "maxLength": 253, "pattern": "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
+                "description": "Host name such as assets.example.com (at least two labels; not localhost, an IP, or one of the gateway's own hosts)"}}},
         "DomainUnlink": {"type": "object", "additionalProperties": false, "properties": {
             "domain": {"type": "string", "description": "Host name to unlink; absent: all"}}},
         "UserCreate": {"type": "object", "additionalProperties": false, "required": ["id"], "properties": {
-            "id": id.clone(), "name": {"type": "string", "minLength": 1, "maxLength": 256}, "team": id}},
+            "id": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z0-9][a-z0-9._@-]{0,63}$"},
+            "name": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": text_pattern}, "team": id}},
         "User": {"type": "object", "required": ["id", "name", "createdAt"], "properties": {
             "id": s("string"), "name": s("string"), "team": ns("string"),
             "createdAt": {"type": "string", "format": "date-time"}}},

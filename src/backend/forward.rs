@@ -73,9 +73,7 @@ pub fn split_target(uri: &Uri, headers: &HeaderMap, base_domain: &str) -> Option
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    let host = crate::request::strip_port(host);
-    if let Some(bucket) = host
-        .to_ascii_lowercase()
+    if let Some(bucket) = crate::hosts::canonical(host)
         .strip_suffix(base_domain)
         .and_then(|p| p.strip_suffix('.'))
         .filter(|b| !b.is_empty())

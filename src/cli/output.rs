@@ -1,18 +1,39 @@
 //! Human-readable output of the CLI: key/value blocks and aligned tables.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 pub fn items(v: &Value) -> impl Iterator<Item = &Value> {
     v.as_array().into_iter().flatten()
 }
 
-/// A JSON value as plain text (`-` for null).
+/// A JSON value as plain text (`-` for null), safe for a terminal (see [`escape`]).
 pub fn text(v: &Value) -> String {
     match v {
         Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => escape(s).into_owned(),
         other => other.to_string(),
     }
+}
+
+/// Server-provided text with its control characters (C0, DEL, C1) written as `\u{1b}`: an
+/// object key or an old record holding an escape sequence must not retitle or repaint the
+/// terminal of the admin who lists it. The API refuses control characters in free text, but
+/// object keys may hold them (S3 allows it) and records may predate the rule.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(char::is_control) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 pub fn human_bytes(v: &Value) -> String {
@@ -111,5 +132,21 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     line(headers.iter().map(|h| (*h).to_owned()).collect());
     for r in rows {
         line(r.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(
+            escape("a\u{1b}]0;pwned\u{7}b\u{9b}c\u{7f}\n"),
+            "a\\u{1b}]0;pwned\\u{7}b\\u{9b}c\\u{7f}\\u{a}"
+        );
+        assert!(matches!(escape("plain — ✓"), Cow::Borrowed(_)));
+        assert_eq!(text(&Value::from("x\u{1b}[2J")), "x\\u{1b}[2J");
+        assert_eq!(text(&Value::Null), "-");
     }
 }

@@ -54,6 +54,8 @@ pub struct State {
     default_backend: BackendKind,
     /// Where uploads of unknown length to forwarded buckets are spooled (emptied at start-up).
     tmp_dir: PathBuf,
+    /// Names that never route to a bucket by a linked domain.
+    reserved: Arc<crate::hosts::ReservedHosts>,
 }
 
 /// What a gateway is assembled from.
@@ -66,6 +68,7 @@ pub struct Parts {
     pub containers: Arc<crate::backend::container::Containers>,
     pub default_backend: BackendKind,
     pub tmp_dir: PathBuf,
+    pub reserved: Arc<crate::hosts::ReservedHosts>,
 }
 
 impl std::ops::Deref for Gateway {
@@ -87,6 +90,7 @@ impl Gateway {
             containers,
             default_backend,
             tmp_dir,
+            reserved,
         } = parts;
         let records = store.read(|txn| {
             let table = txn.open_table(BUCKETS)?;
@@ -111,6 +115,7 @@ impl Gateway {
                 containers,
                 default_backend,
                 tmp_dir,
+                reserved,
             }),
         })
     }
@@ -312,7 +317,8 @@ impl Gateway {
         s3_base: &str,
         website_base: &str,
     ) -> Option<Arc<BucketRecord>> {
-        let host = host.to_ascii_lowercase();
+        let host = crate::hosts::canonical(host);
+        let host = host.as_ref();
         if host.parse::<std::net::IpAddr>().is_ok()
             || host == s3_base
             || host.strip_suffix(s3_base).is_some_and(|p| p.ends_with('.'))
@@ -326,15 +332,53 @@ impl Gateway {
         {
             return self.cached(name);
         }
+        // A reserved name never routes by a link, whatever is stored (a link made before the
+        // name was reserved): the endpoint's own hosts stay the endpoint's.
+        if self.reserved.reason(host).is_some() {
+            return None;
+        }
         let linked = self
             .store
             .read(|txn| {
                 let t = txn.open_table(crate::meta::DOMAINS)?;
-                Ok(t.get(host.as_str())?.map(|v| v.value().to_owned()))
+                Ok(t.get(host)?.map(|v| v.value().to_owned()))
             })
             .ok()
             .flatten()?;
         self.cached(&linked)
+    }
+
+    /// The names no bucket may link (see [`crate::hosts::ReservedHosts`]).
+    pub fn reserved_hosts(&self) -> &crate::hosts::ReservedHosts {
+        &self.reserved
+    }
+
+    /// Why each of a bucket's linked domains does not route, if it does not.
+    pub fn domain_refusals(&self, rec: &BucketRecord) -> Vec<(String, Option<String>)> {
+        rec.domains
+            .iter()
+            .map(|d| (d.clone(), self.reserved.reason(d)))
+            .collect()
+    }
+
+    /// Logs, once at start-up, each stored link that a reserved name now shadows: it no
+    /// longer routes (see [`Self::website_bucket`]) and its owner should unlink it.
+    pub fn warn_reserved_links(&self) -> Result<()> {
+        let links: Vec<(String, String)> = self.store.read(|txn| {
+            let t = txn.open_table(crate::meta::DOMAINS)?;
+            let mut out = Vec::new();
+            for item in t.iter()? {
+                let (k, v) = item?;
+                out.push((k.value().to_owned(), v.value().to_owned()));
+            }
+            Ok(out)
+        })?;
+        for (host, bucket) in links {
+            if let Some(why) = self.reserved.reason(&host) {
+                tracing::warn!(%host, %bucket, reason = %why, "linked domain is reserved; it does not route until unlinked");
+            }
+        }
+        Ok(())
     }
 
     /// Number of buckets (for metrics).

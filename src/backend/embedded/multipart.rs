@@ -238,7 +238,9 @@ impl Embedded {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> Result<S3Response<UploadPartCopyOutput>> {
-        let input = req.input;
+        let S3Request {
+            input, extensions, ..
+        } = req;
         let number = part_number(input.part_number)?;
         self.load_upload(&input.upload_id, &input.bucket, &input.key)?;
         let (src, inline) = self.load_copy_source(
@@ -254,6 +256,8 @@ impl Embedded {
             Some(r) => parse_copy_range(r, src.size)?,
             None => 0..src.size,
         };
+        // The part committed comes from this snapshot: admit what it really stores.
+        self.settle_reservation(&extensions, &input.bucket, range.end - range.start)?;
         let segments = slice_segments(&src.segments, range.clone());
         // The part's ETag is the MD5 of its bytes: read them once to hash, write nothing.
         let pieces = open_pieces(self.dirs(), &src.segments, range.clone(), |id| {

@@ -60,6 +60,11 @@ pub struct Limits {
     pub header_read_timeout_secs: u64,
     /// Seconds an in-flight request may take to finish during graceful shutdown.
     pub shutdown_grace_secs: u64,
+    /// Multipart uploads older than this many seconds are abandoned: a background task aborts
+    /// them (embedded buckets), deleting their parts and releasing the quota they hold.
+    pub abandoned_upload_secs: u64,
+    /// Seconds between two sweeps for abandoned multipart uploads.
+    pub upload_sweep_interval_secs: u64,
 }
 
 /// Embedded backend settings.
@@ -107,6 +112,9 @@ impl Default for Limits {
             max_post_object_bytes: 64 << 20,
             header_read_timeout_secs: 30,
             shutdown_grace_secs: 30,
+            // As S3 lifecycle rules usually do: a week.
+            abandoned_upload_secs: 7 * 24 * 3600,
+            upload_sweep_interval_secs: 3600,
         }
     }
 }

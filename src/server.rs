@@ -183,6 +183,7 @@ impl App {
     ) {
         let app = Arc::new(self);
         crate::backend::container::lifecycle::spawn_background((*app.gateway).clone());
+        crate::gateway::spawn_upload_expiry((*app.gateway).clone(), &app.config.limits);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = vec![
             tokio::spawn(accept_loop(

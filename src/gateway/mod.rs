@@ -417,6 +417,30 @@ async fn refuse_upload(body: Option<StreamingBlob>, error: s3s::S3Error) -> s3s:
     error
 }
 
+/// Aborts abandoned multipart uploads in the background, every
+/// `upload_sweep_interval_secs`. Embedded buckets only: their uploads (and the pending bytes
+/// the quota counts) live here. Forwarded buckets hold no gateway reservation between
+/// requests (their parts are counted in usage when uploaded, until a sync); their servers
+/// expire uploads by their own rules.
+pub fn spawn_upload_expiry(gw: Gateway, limits: &crate::config::Limits) {
+    let max_age_ms =
+        i64::try_from(limits.abandoned_upload_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let every = std::time::Duration::from_secs(limits.upload_sweep_interval_secs.max(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let cutoff = crate::meta::now_millis().saturating_sub(max_age_ms);
+            match gw.embedded.expire_uploads(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(aborted = n, "expired abandoned multipart uploads"),
+                Err(e) => tracing::warn!(error = %e, "sweeping abandoned multipart uploads"),
+            }
+        }
+    });
+}
+
 /// A request made by the gateway itself (control plane, copy-source checks).
 pub fn internal_request<T>(input: T, method: http::Method) -> S3Request<T> {
     S3Request {
@@ -455,6 +479,19 @@ fn copy_bytes(
         None => src.metadata_bytes,
     };
     src.size + meta + tagging_header_bytes(tagging)
+}
+
+/// Bytes an `x-amz-copy-source-range` (`bytes=first-last`) selects from a source of `size`
+/// bytes; the whole source when absent or not understood (the backend refuses bad ranges).
+fn copy_range_len(range: Option<&str>, size: u64) -> u64 {
+    let parsed = range
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.split_once('-'))
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)));
+    match parsed {
+        Some((first, last)) if first <= last => (last - first + 1).min(size),
+        _ => size,
+    }
 }
 
 /// Generates `impl S3 for Gateway`: the hand-written bucket operations, then one routing
@@ -603,7 +640,8 @@ gateway_s3_impl! {
             let who = self.caller(&req)?;
             let src = self.copy_source_head(&who, &req.input.copy_source, req.credentials.as_ref()).await?;
             // The backend grows the reservation to the part it really copies.
-            if let Some(r) = self.admit(&req.input.bucket, Need::Bytes(src.size), 0)? {
+            let part = copy_range_len(req.input.copy_source_range.as_deref(), src.size);
+            if let Some(r) = self.admit(&req.input.bucket, Need::Bytes(part), 0)? {
                 req.extensions.insert(SharedReservation::new(r));
             }
             if self.source_is_forwarded(&req.input.copy_source) {

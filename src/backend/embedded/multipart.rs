@@ -647,3 +647,41 @@ mod tests {
         assert!(parse_copy_range("0-4", 10).is_err());
     }
 }
+
+impl Embedded {
+    /// Aborts the multipart uploads initiated before `cutoff` (abandoned ones), releasing
+    /// their pending bytes and deleting their parts. One read scan finds them (cheap when none
+    /// expired); each is then aborted in a short commit of its own, and its blob files are
+    /// unlinked after that commit, never inside it. An upload completed or aborted meanwhile
+    /// is skipped. Returns how many were aborted.
+    pub async fn expire_uploads(&self, cutoff: crate::meta::UnixMillis) -> Result<usize> {
+        let stale: Vec<(String, String, String)> = self.store().read(|txn| {
+            let uploads = txn.open_table(UPLOADS)?;
+            let mut out = Vec::new();
+            for item in uploads.iter()? {
+                let (k, v) = item?;
+                let rec: UploadRecord = serde_json::from_slice(v.value())?;
+                if rec.initiated < cutoff {
+                    out.push((k.value().to_owned(), rec.bucket, rec.key));
+                }
+            }
+            Ok(out)
+        })?;
+        let mut aborted = 0;
+        for (id, bucket, key) in stale {
+            let result = self
+                .store()
+                .write(move |txn| commit::abort_upload(txn, &bucket, &key, &id))
+                .await;
+            match result {
+                Ok(dead) => {
+                    self.dirs().unlink(dead).await;
+                    aborted += 1;
+                }
+                Err(Error::Client(e)) if e.code() == &s3s::S3ErrorCode::NoSuchUpload => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(aborted)
+    }
+}

@@ -127,13 +127,14 @@ async fn copies_racing_a_growing_source_never_overshoot_the_quota() {
         .await
         .unwrap();
 
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The flipper makes a bounded number of flips; the copiers copy (each to new keys, so an
+    // overshoot stays visible) until it is done.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flipper = {
-        let (s3, bucket, stop) = (s3.clone(), src_bucket.clone(), stop.clone());
+        let (s3, bucket, done) = (s3.clone(), src_bucket.clone(), done.clone());
         tokio::spawn(async move {
-            let mut flips = 0u32;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) && flips < 400 {
-                let body = if flips % 2 == 0 {
+            for flip in 0..120 {
+                let body = if flip % 2 == 0 {
                     big.clone()
                 } else {
                     small.clone()
@@ -145,17 +146,20 @@ async fn copies_racing_a_growing_source_never_overshoot_the_quota() {
                     .send()
                     .await
                     .unwrap();
-                flips += 1;
             }
-            flips
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
         })
     };
     let mut copiers = Vec::new();
     for c in 0..8 {
-        let (s3, src_bucket, dst) = (s3.clone(), src_bucket.clone(), dst.clone());
+        let (s3, src_bucket, dst, done) =
+            (s3.clone(), src_bucket.clone(), dst.clone(), done.clone());
         copiers.push(tokio::spawn(async move {
             let mut outcomes = Vec::new();
-            for i in 0..12 {
+            for i in 0..5000 {
+                if done.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
                 let r = s3
                     .copy_object()
                     .bucket(&dst)
@@ -189,7 +193,6 @@ async fn copies_racing_a_growing_source_never_overshoot_the_quota() {
             }
         }
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     flipper.await.unwrap();
     assert!(ok > 0, "some copies must succeed");
     assert!(refused > 0, "8 MiB copies cannot all fit in 10 MiB");

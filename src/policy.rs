@@ -330,4 +330,38 @@ mod tests {
         assert_eq!(err.code().as_str(), "QuotaExceeded");
         assert_eq!(err.status_code(), Some(http::StatusCode::FORBIDDEN));
     }
+
+    #[test]
+    fn reservations_grow_only_into_free_room_and_rest_takes_the_headroom() {
+        let mut b = bucket();
+        b.quota = Quota {
+            max_size_bytes: Some(100),
+            max_objects: None,
+        };
+        let inflight = Arc::new(InFlight::default());
+        let usage = || {
+            Ok(UsageRecord {
+                bytes: 10,
+                ..UsageRecord::default()
+            })
+        };
+        let mut small = inflight
+            .admit(&b, Need::Bytes(1), 1, usage)
+            .unwrap()
+            .unwrap();
+        let other = inflight
+            .admit(&b, Need::Bytes(50), 1, usage)
+            .unwrap()
+            .unwrap();
+        // 10 stored + 50 of the other writer: 40 left for this one.
+        let err = small.grow_to(41, usage).err().unwrap();
+        assert_eq!(err.code().as_str(), "QuotaExceeded");
+        small.grow_to(40, usage).unwrap();
+        assert!(inflight.admit(&b, Need::Bytes(1), 0, usage).is_err());
+        drop(other);
+        let rest = inflight.admit(&b, Need::Rest, 1, usage).unwrap().unwrap();
+        assert_eq!(rest.limit(), 50);
+        drop((small, rest));
+        assert!(inflight.admit(&b, Need::Bytes(90), 1, usage).is_ok());
+    }
 }

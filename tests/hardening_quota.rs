@@ -199,6 +199,7 @@ async fn copies_racing_a_growing_source_never_overshoot_the_quota() {
     let st = admin.stats(&dst).await;
     let used = st["bytes"].as_u64().unwrap();
     let listed = listed_bytes(&s3, &dst).await;
+    eprintln!("copy race: {ok} copies stored, {refused} refused, {used} bytes used of {TEN_MIB}");
     assert!(used <= TEN_MIB, "usage {used} over the quota ({st})");
     assert!(listed <= TEN_MIB, "{listed} bytes listed over the quota");
     assert_eq!(listed, used, "usage matches the listing (no metadata here)");

@@ -294,8 +294,11 @@ impl S3Route for ForwardRoute {
                     .gateway
                     .copy_source_head(&who, src, credentials.as_ref())
                     .await?;
+                let range = headers
+                    .get("x-amz-copy-source-range")
+                    .and_then(|v| v.to_str().ok());
                 let size = match (part, replace) {
-                    (true, _) => head.size,
+                    (true, _) => crate::gateway::copy_range_len(range, head.size),
                     (false, true) => head.size + meta + tags,
                     (false, false) => head.size + head.metadata_bytes + tags,
                 };

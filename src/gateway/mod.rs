@@ -221,7 +221,12 @@ impl Gateway {
         need: Need,
     ) -> S3Result<Option<Reservation>> {
         let refused = match self.admit(bucket, need, 1) {
-            Err(e) if self.resolve_bucket(bucket)?.quota.max_objects.is_some() => e,
+            Err(e)
+                if e.code().as_str() == "QuotaExceeded"
+                    && self.resolve_bucket(bucket)?.quota.max_objects.is_some() =>
+            {
+                e
+            }
             other => return other,
         };
         if self.key_exists(bucket, key).await? {
@@ -483,7 +488,7 @@ fn copy_bytes(
 
 /// Bytes an `x-amz-copy-source-range` (`bytes=first-last`) selects from a source of `size`
 /// bytes; the whole source when absent or not understood (the backend refuses bad ranges).
-fn copy_range_len(range: Option<&str>, size: u64) -> u64 {
+pub fn copy_range_len(range: Option<&str>, size: u64) -> u64 {
     let parsed = range
         .and_then(|r| r.strip_prefix("bytes="))
         .and_then(|r| r.split_once('-'))

@@ -151,7 +151,7 @@ pub fn check_metadata_bytes(bytes: u64) -> Result<()> {
 
 /// Bytes of user metadata in parsed form (s3s strips the prefix).
 pub fn metadata_bytes(m: Option<&s3s::dto::Metadata>) -> u64 {
-    m.map_or(0, |m| crate::meta::pairs_bytes(m))
+    m.map_or(0, crate::meta::pairs_bytes)
 }
 
 /// An upper bound of the tag bytes an `x-amz-tagging` header stores (its encoded length:

@@ -130,19 +130,31 @@ fn source_headers(src: &GetObjectOutput) -> HeaderMap {
     h
 }
 
+/// Where a streamed copy goes: the destination bucket, the request target after it (key and
+/// query), and whether it is a part (UploadPartCopy).
+pub struct CopyTarget<'a> {
+    pub bucket: &'a str,
+    pub tail: &'a str,
+    pub part: bool,
+}
+
 /// A copy into a forwarded bucket from a bucket on another server: the PUT (or UploadPart,
 /// when `part` is set) goes to the destination's upstream with the source streamed as its
-/// body. `forward` holds the client's headers as the destination should see them.
+/// body. `forward` holds the client's headers as the destination should see them;
+/// `admitted` is the quota reservation, grown to what is really copied.
 pub async fn stream_into_forwarded(
     gw: &Gateway,
     source: &CopySource,
-    dest_bucket: &str,
-    target_tail: &str,
+    target: CopyTarget<'_>,
     headers: &HeaderMap,
     mut forward: HeaderMap,
-    part: bool,
     admitted: Option<&mut Reservation>,
 ) -> S3Result<S3Response<Body>> {
+    let CopyTarget {
+        bucket: dest_bucket,
+        tail: target_tail,
+        part,
+    } = target;
     let range = text(headers, "x-amz-copy-source-range");
     let src = read_source(gw, source, headers, range.as_deref().filter(|_| part)).await?;
     let len = src

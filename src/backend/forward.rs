@@ -343,11 +343,13 @@ impl S3Route for ForwardRoute {
             return crate::backend::copy::stream_into_forwarded(
                 &self.gateway,
                 src,
-                &bucket,
-                &target_tail,
+                crate::backend::copy::CopyTarget {
+                    bucket: &bucket,
+                    tail: &target_tail,
+                    part,
+                },
                 &headers,
                 forward,
-                part,
                 admitted.as_mut(),
             )
             .await;

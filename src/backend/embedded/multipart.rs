@@ -615,39 +615,6 @@ fn build_record(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn seg(blob: &str, offset: u64, len: u64) -> Segment {
-        Segment {
-            blob: blob.into(),
-            inline: false,
-            offset,
-            len,
-        }
-    }
-
-    #[test]
-    fn slicing_segments_maps_ranges_into_blobs() {
-        let segs = vec![seg("a", 0, 10), seg("b", 5, 10)];
-        assert_eq!(slice_segments(&segs, 0..20), segs);
-        assert_eq!(
-            slice_segments(&segs, 8..12),
-            vec![seg("a", 8, 2), seg("b", 5, 2)]
-        );
-        assert_eq!(slice_segments(&segs, 12..20), vec![seg("b", 7, 8)]);
-    }
-
-    #[test]
-    fn copy_ranges_are_checked() {
-        assert_eq!(parse_copy_range("bytes=0-9", 10).unwrap(), 0..10);
-        assert!(parse_copy_range("bytes=0-10", 10).is_err());
-        assert!(parse_copy_range("bytes=5-4", 10).is_err());
-        assert!(parse_copy_range("0-4", 10).is_err());
-    }
-}
-
 impl Embedded {
     /// Aborts the multipart uploads initiated before `cutoff` (abandoned ones), releasing
     /// their pending bytes and deleting their parts. One read scan finds them (cheap when none
@@ -683,5 +650,38 @@ impl Embedded {
             }
         }
         Ok(aborted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(blob: &str, offset: u64, len: u64) -> Segment {
+        Segment {
+            blob: blob.into(),
+            inline: false,
+            offset,
+            len,
+        }
+    }
+
+    #[test]
+    fn slicing_segments_maps_ranges_into_blobs() {
+        let segs = vec![seg("a", 0, 10), seg("b", 5, 10)];
+        assert_eq!(slice_segments(&segs, 0..20), segs);
+        assert_eq!(
+            slice_segments(&segs, 8..12),
+            vec![seg("a", 8, 2), seg("b", 5, 2)]
+        );
+        assert_eq!(slice_segments(&segs, 12..20), vec![seg("b", 7, 8)]);
+    }
+
+    #[test]
+    fn copy_ranges_are_checked() {
+        assert_eq!(parse_copy_range("bytes=0-9", 10).unwrap(), 0..10);
+        assert!(parse_copy_range("bytes=0-10", 10).is_err());
+        assert!(parse_copy_range("bytes=5-4", 10).is_err());
+        assert!(parse_copy_range("0-4", 10).is_err());
     }
 }

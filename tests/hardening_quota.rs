@@ -631,3 +631,65 @@ async fn abandoned_multipart_uploads_expire_and_release_their_quota() {
         .unwrap();
     server.assert_no_panics();
 }
+
+/// The same rules on a forwarded bucket (remote backend: another bucketgate upstream): the
+/// metadata cap at the door, metadata counted in usage, overwrites admitted at max_objects.
+#[tokio::test]
+async fn forwarded_buckets_cap_and_count_metadata_and_take_overwrites() {
+    let upstream = TestServer::start().await;
+    let gw = TestServer::start_with_config(&format!(
+        "default_backend = \"remote\"\n\n[remote]\nendpoint = \"{}\"\naccess_key = \"{ROOT_ACCESS_KEY}\"\nsecret_key = \"{ROOT_SECRET_KEY}\"\nbucket_prefix = \"gw-\"\n",
+        upstream.s3_endpoint
+    ))
+    .await;
+    let admin = Admin::of(&gw);
+    let s3 = gw.client();
+    let bucket = admin
+        .bucket(json!({ "maxSizeBytes": 10_000, "maxObjects": 1 }))
+        .await;
+    assert_s3_err(
+        s3.put_object()
+            .bucket(&bucket)
+            .key("k")
+            .metadata("m", "x".repeat(2100))
+            .body(ByteStream::from(vec![1u8; 10]))
+            .send()
+            .await,
+        400,
+        "MetadataTooLarge",
+    );
+    s3.put_object()
+        .bucket(&bucket)
+        .key("k")
+        .metadata("m", "x".repeat(999))
+        .body(ByteStream::from(vec![1u8; 100]))
+        .send()
+        .await
+        .unwrap();
+    let st = admin.stats(&bucket).await;
+    assert_eq!(
+        (st["objects"].as_u64(), st["bytes"].as_u64()),
+        (Some(1), Some(1100)),
+        "{st}"
+    );
+    // At max_objects = 1: an overwrite is admitted, a second key is not.
+    s3.put_object()
+        .bucket(&bucket)
+        .key("k")
+        .body(ByteStream::from(vec![2u8; 10]))
+        .send()
+        .await
+        .unwrap();
+    assert_s3_err(
+        s3.put_object()
+            .bucket(&bucket)
+            .key("k2")
+            .body(ByteStream::from(vec![2u8; 10]))
+            .send()
+            .await,
+        403,
+        "QuotaExceeded",
+    );
+    gw.assert_no_panics();
+    upstream.assert_no_panics();
+}

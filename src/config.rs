@@ -75,6 +75,11 @@ pub struct Limits {
     /// SigV2 `Expires` from now, URLs issued by the API). At most 604800 (seven days, the SigV4
     /// limit); a larger value counts as 604800.
     pub max_presign_expiry_secs: u64,
+    /// Multipart uploads older than this many seconds are abandoned: a background task aborts
+    /// them (embedded buckets), deleting their parts and releasing the quota they hold.
+    pub abandoned_upload_secs: u64,
+    /// Seconds between two sweeps for abandoned multipart uploads.
+    pub upload_sweep_interval_secs: u64,
 }
 
 /// Embedded backend settings.
@@ -126,6 +131,9 @@ impl Default for Limits {
             header_read_timeout_secs: 30,
             shutdown_grace_secs: 30,
             max_presign_expiry_secs: 604_800,
+            // As S3 lifecycle rules usually do: a week.
+            abandoned_upload_secs: 7 * 24 * 3600,
+            upload_sweep_interval_secs: 3600,
         }
     }
 }

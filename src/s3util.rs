@@ -120,6 +120,46 @@ pub fn validate_tags(tags: &[(String, String)]) -> Result<()> {
     Ok(())
 }
 
+/// Most bytes of user-defined metadata an object may carry, as on AWS: the UTF-8 bytes of
+/// every name (without `x-amz-meta-`) and value, summed.
+pub const MAX_USER_METADATA_BYTES: u64 = 2048;
+
+/// Header prefix of user-defined metadata.
+const META_PREFIX: &str = "x-amz-meta-";
+
+/// Bytes of user metadata in a request's `x-amz-meta-*` headers (names without the prefix).
+pub fn metadata_header_bytes(headers: &http::HeaderMap) -> u64 {
+    headers
+        .iter()
+        .filter_map(|(k, v)| {
+            let name = k.as_str().strip_prefix(META_PREFIX)?;
+            Some((name.len() + v.as_bytes().len()) as u64)
+        })
+        .sum()
+}
+
+/// Refuses user metadata over [`MAX_USER_METADATA_BYTES`]: 400 `MetadataTooLarge`.
+pub fn check_metadata_bytes(bytes: u64) -> Result<()> {
+    if bytes > MAX_USER_METADATA_BYTES {
+        return Err(client_err!(
+            MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size of {MAX_USER_METADATA_BYTES} bytes ({bytes} bytes given)"
+        ));
+    }
+    Ok(())
+}
+
+/// Bytes of user metadata in parsed form (s3s strips the prefix).
+pub fn metadata_bytes(m: Option<&s3s::dto::Metadata>) -> u64 {
+    m.map_or(0, crate::meta::pairs_bytes)
+}
+
+/// An upper bound of the tag bytes an `x-amz-tagging` header stores (its encoded length:
+/// decoding only shortens it).
+pub fn tagging_header_bytes(h: Option<&str>) -> u64 {
+    h.map_or(0, |t| t.len() as u64)
+}
+
 /// URL-encodes a key or prefix for `encoding-type=url` listings (everything but unreserved
 /// characters and `/`).
 pub fn url_encode(s: &str) -> String {

@@ -206,6 +206,7 @@ impl App {
         let metrics_listener = self.metrics_listener.take();
         let app = Arc::new(self);
         crate::backend::container::lifecycle::spawn_background((*app.gateway).clone());
+        crate::gateway::spawn_upload_expiry((*app.gateway).clone(), &app.config.limits);
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let metrics_task = metrics_listener.map(|l| {
             tokio::spawn(accept_loop(

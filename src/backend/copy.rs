@@ -10,6 +10,16 @@ use s3s::dto::*;
 use s3s::{Body, S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use crate::gateway::{Gateway, internal_request};
+use crate::policy::{Reservation, SharedReservation};
+use crate::s3util::{metadata_bytes, metadata_header_bytes, tagging_header_bytes};
+
+/// Grows the reservation the gateway passed with a copy to what it really stores.
+fn settle(gw: &Gateway, ext: &http::Extensions, bucket: &str, bytes: u64) -> S3Result<()> {
+    match ext.get::<SharedReservation>() {
+        Some(r) => r.grow_to(bytes, || gw.usage(bucket).map_err(Into::into)),
+        None => Ok(()),
+    }
+}
 
 /// Headers of a copy request that describe the source or the copy itself.
 const COPY_HEADERS: &[&str] = &[
@@ -120,28 +130,53 @@ fn source_headers(src: &GetObjectOutput) -> HeaderMap {
     h
 }
 
+/// Where a streamed copy goes: the destination bucket, the request target after it (key and
+/// query), and whether it is a part (UploadPartCopy).
+pub struct CopyTarget<'a> {
+    pub bucket: &'a str,
+    pub tail: &'a str,
+    pub part: bool,
+}
+
 /// A copy into a forwarded bucket from a bucket on another server: the PUT (or UploadPart,
 /// when `part` is set) goes to the destination's upstream with the source streamed as its
-/// body. `forward` holds the client's headers as the destination should see them.
+/// body. `forward` holds the client's headers as the destination should see them;
+/// `admitted` is the quota reservation, grown to what is really copied.
 pub async fn stream_into_forwarded(
     gw: &Gateway,
     source: &CopySource,
-    dest_bucket: &str,
-    target_tail: &str,
+    target: CopyTarget<'_>,
     headers: &HeaderMap,
     mut forward: HeaderMap,
-    part: bool,
+    admitted: Option<&mut Reservation>,
 ) -> S3Result<S3Response<Body>> {
+    let CopyTarget {
+        bucket: dest_bucket,
+        tail: target_tail,
+        part,
+    } = target;
     let range = text(headers, "x-amz-copy-source-range");
     let src = read_source(gw, source, headers, range.as_deref().filter(|_| part)).await?;
     let len = src
         .content_length
         .and_then(|n| u64::try_from(n).ok())
         .ok_or_else(|| S3Error::new(S3ErrorCode::InternalError))?;
+    let replace = text(headers, "x-amz-metadata-directive").is_some_and(|d| d == "REPLACE");
+    // What this copy really stores (the source read now, not the one the gateway's HEAD
+    // saw): the reservation grows to it or the copy is refused before anything is sent.
+    // The upstream PUT declares `len`, so no more than that can reach it.
+    let meta = match (part, replace) {
+        (true, _) => 0,
+        (false, true) => metadata_header_bytes(headers),
+        (false, false) => metadata_bytes(src.metadata.as_ref()),
+    };
+    let stored = len + meta + tagging_header_bytes(text(headers, "x-amz-tagging").as_deref());
+    if let Some(r) = admitted {
+        r.grow_to(stored, || gw.usage(dest_bucket).map_err(Into::into))?;
+    }
     for name in COPY_HEADERS {
         forward.remove(*name);
     }
-    let replace = text(headers, "x-amz-metadata-directive").is_some_and(|d| d == "REPLACE");
     if part {
         // A part has no object headers of its own.
         for name in CONTENT_HEADERS {
@@ -177,7 +212,7 @@ pub async fn stream_into_forwarded(
         let xml = crate::backend::upstream::body_text(body, 64 << 10).await;
         return Err(crate::backend::upstream::upstream_error(parts.status, &xml));
     }
-    gw.note_upload(dest_bucket, len, u64::from(!part)).await;
+    gw.note_upload(dest_bucket, stored, u64::from(!part)).await;
     let etag = text(&parts.headers, "etag").unwrap_or_default();
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -214,6 +249,18 @@ pub async fn copy_into_embedded(
         .metadata_directive
         .as_ref()
         .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+    let meta = if replace {
+        metadata_bytes(i.metadata.as_ref())
+    } else {
+        metadata_bytes(src.metadata.as_ref())
+    };
+    let len = src
+        .content_length
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0);
+    // The PUT below declares the length read now; admit that (plus metadata and tags).
+    let stored = len + meta + tagging_header_bytes(i.tagging.as_deref());
+    settle(gw, &req.extensions, &i.bucket, stored)?;
     let mut put = PutObjectInput::builder()
         .bucket(i.bucket)
         .key(i.key)
@@ -265,6 +312,11 @@ pub async fn upload_part_copy_into_embedded(
     let i = req.input;
     let range = i.copy_source_range.clone();
     let src = read_source(gw, &i.copy_source, &req.headers, range.as_deref()).await?;
+    let len = src
+        .content_length
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0);
+    settle(gw, &req.extensions, &i.bucket, len)?;
     let input = UploadPartInput::builder()
         .bucket(i.bucket)
         .key(i.key)

@@ -20,7 +20,7 @@ use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::upstream::TRAILER_MISMATCH;
 use crate::gateway::Gateway;
-use crate::policy::{Principal, authorize};
+use crate::policy::{Need, Principal, authorize};
 
 /// Headers that describe the client's hop or its signature, not the request: never forwarded.
 const DROPPED_REQUEST_HEADERS: &[&str] = &[
@@ -269,20 +269,57 @@ impl S3Route for ForwardRoute {
             _ => None,
         };
         let part = query_names(query).any(|n| n == "uploadId");
+        let key = percent_encoding::percent_decode_str(tail.get(1..).unwrap_or(""))
+            .decode_utf8_lossy()
+            .into_owned();
+        // User metadata: capped at the door for every backend, and counted in usage.
+        let replace = headers
+            .get("x-amz-metadata-directive")
+            .is_some_and(|d| d.as_bytes() == b"REPLACE");
+        let meta = crate::s3util::metadata_header_bytes(&headers);
+        if matches!(method, Method::PUT | Method::POST) && tail.len() > 1 {
+            crate::s3util::check_metadata_bytes(meta)?;
+        }
+        let tags = crate::s3util::tagging_header_bytes(
+            headers.get("x-amz-tagging").and_then(|v| v.to_str().ok()),
+        );
         let mut copied = None;
-        let _admitted = match (&copy, write) {
+        let mut pinned_etag = None;
+        let mut admitted = match (&copy, write) {
             // The caller must be allowed to read the source, and its size counts.
             (Some(src), _) => {
-                let size = self
+                let head = self
                     .gateway
-                    .copy_source_size(&who, src, credentials.as_ref())
+                    .copy_source_head(&who, src, credentials.as_ref())
                     .await?;
+                let range = headers
+                    .get("x-amz-copy-source-range")
+                    .and_then(|v| v.to_str().ok());
+                let size = match (part, replace) {
+                    (true, _) => crate::gateway::copy_range_len(range, head.size),
+                    (false, true) => head.size + meta + tags,
+                    (false, false) => head.size + head.metadata_bytes + tags,
+                };
                 copied = Some(size);
-                self.gateway.admit_write(&bucket, size, u64::from(!part))?
+                pinned_etag = head.etag;
+                if part {
+                    self.gateway.admit_write(&bucket, size, 0)?
+                } else {
+                    self.gateway
+                        .admit_key(&bucket, &key, Need::Bytes(size))
+                        .await?
+                }
             }
-            (None, Write::Object) => self.gateway.admit_write(&bucket, length.unwrap_or(0), 1)?,
+            (None, Write::Object) => {
+                let need = Need::Bytes(length.unwrap_or(0) + meta + tags);
+                self.gateway.admit_key(&bucket, &key, need).await?
+            }
             (None, Write::Part) => self.gateway.admit_write(&bucket, length.unwrap_or(0), 0)?,
-            (None, Write::Complete) => self.gateway.admit_write(&bucket, 0, 1)?,
+            (None, Write::Complete) => {
+                self.gateway
+                    .admit_key(&bucket, &key, Need::Bytes(0))
+                    .await?
+            }
             (None, Write::None) => None,
         };
         let kept: Vec<&str> = query
@@ -304,11 +341,14 @@ impl S3Route for ForwardRoute {
             return crate::backend::copy::stream_into_forwarded(
                 &self.gateway,
                 src,
-                &bucket,
-                &target_tail,
+                crate::backend::copy::CopyTarget {
+                    bucket: &bucket,
+                    tail: &target_tail,
+                    part,
+                },
                 &headers,
                 forward,
-                part,
+                admitted.as_mut(),
             )
             .await;
         }
@@ -360,6 +400,7 @@ impl S3Route for ForwardRoute {
                 target.push_str(&kept.join("&"));
             }
             let mut forward = forward_headers(&headers, upstream.bucket_prefix());
+            pin_copy_source(&mut forward, pinned_etag.as_deref())?;
             if !forward_extra.is_empty() {
                 for (k, v) in &forward_extra {
                     forward.insert(k.clone(), v.clone());
@@ -412,7 +453,7 @@ impl S3Route for ForwardRoute {
             match write {
                 Write::Object => {
                     self.gateway
-                        .note_upload(&bucket, length.unwrap_or(0), 1)
+                        .note_upload(&bucket, length.unwrap_or(0) + meta + tags, 1)
                         .await
                 }
                 Write::Part => {
@@ -451,6 +492,30 @@ impl ForwardRoute {
             crate::meta::BackendKind::Embedded => false,
         }
     }
+}
+
+/// Pins a server-side copy to the source version the gateway's HEAD admitted: the upstream
+/// then copies that version or answers 412, never a bigger object that replaced it. A
+/// client's own `x-amz-copy-source-if-match` naming another ETag would fail there anyway.
+fn pin_copy_source(forward: &mut HeaderMap, etag: Option<&str>) -> S3Result<()> {
+    let Some(etag) = etag else {
+        return Ok(());
+    };
+    let quoted = format!("\"{etag}\"");
+    if let Some(own) = forward.get("x-amz-copy-source-if-match")
+        && own.as_bytes() != b"*"
+        && own.as_bytes() != quoted.as_bytes()
+        && own.as_bytes() != etag.as_bytes()
+    {
+        return Err(S3Error::with_message(
+            S3ErrorCode::PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold",
+        ));
+    }
+    if let Ok(v) = HeaderValue::from_str(&quoted) {
+        forward.insert("x-amz-copy-source-if-match", v);
+    }
+    Ok(())
 }
 
 /// Headers of an upstream request whose body is re-framed as aws-chunked with a trailer.

@@ -391,19 +391,13 @@ impl Gateway {
         body: StreamingBlob,
     ) -> Result<PutObjectOutput> {
         let rec = self.resolve_bucket(bucket)?;
-        let usage = self.usage(bucket)?;
-        let headroom = rec
-            .quota
-            .max_size_bytes
-            .map(|max| max.saturating_sub(usage.bytes.saturating_add(usage.pending_bytes)));
-        let _admitted = match headroom {
-            Some(h) => self
-                .inflight
-                .admit(&rec, h, 1, || Ok(usage.clone()))
-                .map_err(Error::Client)?,
-            None => self.admit(bucket, 0, 1).map_err(Error::Client)?,
-        };
-        let limit = headroom.unwrap_or(u64::MAX);
+        // The same admission as the S3 door: it reads usage under its own lock and reserves
+        // all the headroom left (the write is cut off there).
+        let admitted = self
+            .admit_key(bucket, key, crate::policy::Need::Rest)
+            .await
+            .map_err(Error::Client)?;
+        let limit = admitted.as_ref().map_or(u64::MAX, |r| r.limit());
         // Kept until the upload is done: the file goes with it.
         let spooled;
         let (body, length) = if rec.backend.is_forwarded() {

@@ -21,8 +21,9 @@ use crate::error::{Result, client_err};
 use crate::meta::{
     BUCKETS, BackendKind, BucketRecord, CorsRule, Store, USAGE, UsageRecord, Website, get_json,
 };
-use crate::policy::{InFlight, Principal, Reservation, authorize};
+use crate::policy::{InFlight, Need, Principal, Reservation, SharedReservation, authorize};
 use crate::s3util::to_timestamp;
+use crate::s3util::{check_metadata_bytes, metadata_bytes, tagging_header_bytes};
 
 /// Owner id of the root access key.
 pub const ROOT_USER: &str = "root";
@@ -168,7 +169,7 @@ impl Gateway {
         bytes: u64,
         objects: u64,
     ) -> S3Result<Option<Reservation>> {
-        self.admit(bucket, bytes, objects)
+        self.admit(bucket, Need::Bytes(bytes), objects)
     }
 
     /// The caller behind an access key.
@@ -203,21 +204,72 @@ impl Gateway {
         })
     }
 
-    /// Admits a write of `bytes` adding up to `objects` objects against the bucket's quota.
-    fn admit(&self, bucket: &str, bytes: u64, objects: u64) -> S3Result<Option<Reservation>> {
+    /// Admits a write of `need` bytes adding up to `objects` objects against the bucket's
+    /// quota: the one admission of every writer (S3 door, forwarded route, control plane),
+    /// with the usage row read under the admission lock.
+    pub fn admit(&self, bucket: &str, need: Need, objects: u64) -> S3Result<Option<Reservation>> {
         let rec = self.resolve_bucket(bucket)?;
-        self.inflight.admit(&rec, bytes, objects, || {
+        self.inflight.admit(&rec, need, objects, || {
             self.usage(bucket).map_err(Into::into)
         })
     }
 
-    /// Checks that the caller may read the source of a copy and returns its size.
-    pub async fn copy_source_size(
+    /// Admits a write that stores `key`: one more object, unless the key already exists and
+    /// the bucket is at its object limit (an overwrite or an in-place metadata copy adds no
+    /// object, so it is admitted with zero). The key is looked up only when the count refuses
+    /// it. A key deleted between this look-up and the commit can still add one object past
+    /// the limit: a documented, bounded race (one object per such overwrite).
+    pub async fn admit_key(
+        &self,
+        bucket: &str,
+        key: &str,
+        need: Need,
+    ) -> S3Result<Option<Reservation>> {
+        let refused = match self.admit(bucket, need, 1) {
+            Err(e)
+                if e.code().as_str() == "QuotaExceeded"
+                    && self.resolve_bucket(bucket)?.quota.max_objects.is_some() =>
+            {
+                e
+            }
+            other => return other,
+        };
+        if self.key_exists(bucket, key).await? {
+            return self.admit(bucket, need, 0);
+        }
+        Err(refused)
+    }
+
+    /// Whether `bucket/key` currently exists (a HEAD through the bucket's backend).
+    async fn key_exists(&self, bucket: &str, key: &str) -> S3Result<bool> {
+        let rec = self.resolve_bucket(bucket)?;
+        let input = HeadObjectInput::builder()
+            .bucket(bucket.to_owned())
+            .key(key.to_owned())
+            .build()
+            .map_err(|_| s3_error!(InternalError))?;
+        match self
+            .backend(&rec)
+            .s3()
+            .head_object(internal_request(input, http::Method::HEAD))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.status_code() == Some(http::StatusCode::NOT_FOUND) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Checks that the caller may read the source of a copy and returns what a HEAD of it
+    /// says. The copy may see another version of the source (it can be replaced meanwhile):
+    /// the backend grows the reservation to what it really copies (see
+    /// [`SharedReservation`]), so this is only the first estimate.
+    pub async fn copy_source_head(
         &self,
         who: &Principal,
         source: &CopySource,
         credentials: Option<&s3s::auth::Credentials>,
-    ) -> S3Result<u64> {
+    ) -> S3Result<CopySourceHead> {
         let CopySource::Bucket { bucket, key, .. } = source else {
             return Err(s3_error!(
                 NotImplemented,
@@ -233,12 +285,15 @@ impl Gateway {
             .map_err(|_| s3_error!(InternalError))?;
         let mut head = internal_request(input, http::Method::HEAD);
         head.credentials = credentials.cloned();
-        let out = self.backend(&rec).s3().head_object(head).await?;
-        Ok(out
-            .output
-            .content_length
-            .and_then(|n| u64::try_from(n).ok())
-            .unwrap_or(0))
+        let out = self.backend(&rec).s3().head_object(head).await?.output;
+        Ok(CopySourceHead {
+            size: out
+                .content_length
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
+            metadata_bytes: metadata_bytes(out.metadata.as_ref()),
+            etag: out.e_tag.map(|e| e.value().to_owned()),
+        })
     }
 
     /// Whether a copy's source bucket lives on another server (so the copy streams through).
@@ -411,6 +466,30 @@ async fn refuse_upload(body: Option<StreamingBlob>, error: s3s::S3Error) -> s3s:
     error
 }
 
+/// Aborts abandoned multipart uploads in the background, every
+/// `upload_sweep_interval_secs`. Embedded buckets only: their uploads (and the pending bytes
+/// the quota counts) live here. Forwarded buckets hold no gateway reservation between
+/// requests (their parts are counted in usage when uploaded, until a sync); their servers
+/// expire uploads by their own rules.
+pub fn spawn_upload_expiry(gw: Gateway, limits: &crate::config::Limits) {
+    let max_age_ms =
+        i64::try_from(limits.abandoned_upload_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+    let every = std::time::Duration::from_secs(limits.upload_sweep_interval_secs.max(1));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let cutoff = crate::meta::now_millis().saturating_sub(max_age_ms);
+            match gw.embedded.expire_uploads(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(aborted = n, "expired abandoned multipart uploads"),
+                Err(e) => tracing::warn!(error = %e, "sweeping abandoned multipart uploads"),
+            }
+        }
+    });
+}
+
 /// A request made by the gateway itself (control plane, copy-source checks).
 pub fn internal_request<T>(input: T, method: http::Method) -> S3Request<T> {
     S3Request {
@@ -423,6 +502,44 @@ pub fn internal_request<T>(input: T, method: http::Method) -> S3Request<T> {
         region: None,
         service: None,
         trailing_headers: None,
+    }
+}
+
+/// A copy source as a HEAD saw it.
+#[derive(Debug, Clone)]
+pub struct CopySourceHead {
+    /// Body bytes.
+    pub size: u64,
+    /// Bytes of its user metadata (stored again by a copy with the `COPY` directive).
+    pub metadata_bytes: u64,
+    /// Its ETag, without quotes.
+    pub etag: Option<String>,
+}
+
+/// Bytes a copy stores as usage counts them: the source's body, and the metadata it gets
+/// (the source's, or the request's with `REPLACE`), plus the request's tags.
+fn copy_bytes(
+    src: &CopySourceHead,
+    replace: Option<&Option<Metadata>>,
+    tagging: Option<&str>,
+) -> u64 {
+    let meta = match replace {
+        Some(m) => metadata_bytes(m.as_ref()),
+        None => src.metadata_bytes,
+    };
+    src.size + meta + tagging_header_bytes(tagging)
+}
+
+/// Bytes an `x-amz-copy-source-range` (`bytes=first-last`) selects from a source of `size`
+/// bytes; the whole source when absent or not understood (the backend refuses bad ranges).
+pub fn copy_range_len(range: Option<&str>, size: u64) -> u64 {
+    let parsed = range
+        .and_then(|r| r.strip_prefix("bytes="))
+        .and_then(|r| r.split_once('-'))
+        .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)));
+    match parsed {
+        Some((first, last)) if first <= last => (last - first + 1).min(size),
+        _ => size,
     }
 }
 
@@ -540,10 +657,24 @@ gateway_s3_impl! {
             }))
         }
 
-        async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        async fn copy_object(&self, mut req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
             let who = self.caller(&req)?;
-            let size = self.copy_source_size(&who, &req.input.copy_source, req.credentials.as_ref()).await?;
-            let _admitted = self.admit(&req.input.bucket, size, 1)?;
+            let replace = req
+                .input
+                .metadata_directive
+                .as_ref()
+                .is_some_and(|d| d.as_str() == MetadataDirective::REPLACE);
+            if replace {
+                check_metadata_bytes(metadata_bytes(req.input.metadata.as_ref()))?;
+            }
+            let src = self.copy_source_head(&who, &req.input.copy_source, req.credentials.as_ref()).await?;
+            let bytes = copy_bytes(&src, replace.then_some(&req.input.metadata), req.input.tagging.as_deref());
+            let admitted = self.admit_key(&req.input.bucket, &req.input.key, Need::Bytes(bytes)).await?;
+            // The backend grows the reservation to what it really copies (the source may have
+            // been replaced since the HEAD), or refuses with QuotaExceeded.
+            if let Some(r) = admitted {
+                req.extensions.insert(SharedReservation::new(r));
+            }
             if self.source_is_forwarded(&req.input.copy_source) {
                 return crate::backend::copy::copy_into_embedded(self, &self.embedded, req).await;
             }
@@ -553,11 +684,15 @@ gateway_s3_impl! {
 
         async fn upload_part_copy(
             &self,
-            req: S3Request<UploadPartCopyInput>,
+            mut req: S3Request<UploadPartCopyInput>,
         ) -> S3Result<S3Response<UploadPartCopyOutput>> {
             let who = self.caller(&req)?;
-            let size = self.copy_source_size(&who, &req.input.copy_source, req.credentials.as_ref()).await?;
-            let _admitted = self.admit(&req.input.bucket, size, 0)?;
+            let src = self.copy_source_head(&who, &req.input.copy_source, req.credentials.as_ref()).await?;
+            // The backend grows the reservation to the part it really copies.
+            let part = copy_range_len(req.input.copy_source_range.as_deref(), src.size);
+            if let Some(r) = self.admit(&req.input.bucket, Need::Bytes(part), 0)? {
+                req.extensions.insert(SharedReservation::new(r));
+            }
             if self.source_is_forwarded(&req.input.copy_source) {
                 return crate::backend::copy::upload_part_copy_into_embedded(self, &self.embedded, req).await;
             }
@@ -700,8 +835,13 @@ gateway_s3_impl! {
         }
 
         async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+            let meta = metadata_bytes(req.input.metadata.as_ref());
+            if let Err(e) = check_metadata_bytes(meta) {
+                return Err(refuse_upload(req.input.body, e.into()).await);
+            }
             let len = req.input.content_length.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
-            let _admitted = match self.admit(&req.input.bucket, len, 1) {
+            let need = Need::Bytes(len + meta + tagging_header_bytes(req.input.tagging.as_deref()));
+            let _admitted = match self.admit_key(&req.input.bucket, &req.input.key, need).await {
                 Ok(r) => r,
                 Err(e) => return Err(refuse_upload(req.input.body, e).await),
             };
@@ -711,7 +851,7 @@ gateway_s3_impl! {
 
         async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
             let len = req.input.content_length.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
-            let _admitted = match self.admit(&req.input.bucket, len, 0) {
+            let _admitted = match self.admit(&req.input.bucket, Need::Bytes(len), 0) {
                 Ok(r) => r,
                 Err(e) => return Err(refuse_upload(req.input.body, e).await),
             };
@@ -719,12 +859,23 @@ gateway_s3_impl! {
             backend.s3().upload_part(req).await
         }
 
+        async fn create_multipart_upload(
+            &self,
+            req: S3Request<CreateMultipartUploadInput>,
+        ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+            check_metadata_bytes(metadata_bytes(req.input.metadata.as_ref()))?;
+            let backend = self.backend_for(&req.input.bucket)?;
+            backend.s3().create_multipart_upload(req).await
+        }
+
         async fn complete_multipart_upload(
             &self,
             req: S3Request<CompleteMultipartUploadInput>,
         ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-            // The parts' bytes are already counted as pending; completing adds one object.
-            let _admitted = self.admit(&req.input.bucket, 0, 1)?;
+            // The parts' bytes are already counted as pending; completing adds one object
+            // (none when it replaces one). Its metadata (at most 2 KB) and tags are counted
+            // when it commits, without a reservation.
+            let _admitted = self.admit_key(&req.input.bucket, &req.input.key, Need::Bytes(0)).await?;
             let backend = self.backend_for(&req.input.bucket)?;
             backend.s3().complete_multipart_upload(req).await
         }
@@ -739,7 +890,6 @@ gateway_s3_impl! {
         delete_object_tagging(DeleteObjectTaggingInput) -> DeleteObjectTaggingOutput;
         list_objects(ListObjectsInput) -> ListObjectsOutput;
         list_objects_v2(ListObjectsV2Input) -> ListObjectsV2Output;
-        create_multipart_upload(CreateMultipartUploadInput) -> CreateMultipartUploadOutput;
         abort_multipart_upload(AbortMultipartUploadInput) -> AbortMultipartUploadOutput;
         list_parts(ListPartsInput) -> ListPartsOutput;
         list_multipart_uploads(ListMultipartUploadsInput) -> ListMultipartUploadsOutput;

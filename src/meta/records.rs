@@ -327,6 +327,25 @@ pub struct ObjectRecord {
     pub segments: Vec<Segment>,
 }
 
+/// Bytes of user metadata or tags as usage counts them: the UTF-8 bytes of every name and
+/// value (the measure AWS applies to its 2 KB metadata cap).
+pub fn pairs_bytes<'a>(pairs: impl IntoIterator<Item = (&'a String, &'a String)>) -> u64 {
+    pairs
+        .into_iter()
+        .map(|(k, v)| (k.len() + v.len()) as u64)
+        .sum()
+}
+
+impl ObjectRecord {
+    /// What the object counts against its bucket's usage and quota: its body, its user
+    /// metadata and its tags (all stored by us, all chosen by the writer).
+    pub fn usage_bytes(&self) -> u64 {
+        self.size
+            .saturating_add(pairs_bytes(&self.user_metadata))
+            .saturating_add(pairs_bytes(self.tags.iter().map(|(k, v)| (k, v))))
+    }
+}
+
 /// A multipart upload in progress.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct UploadRecord {

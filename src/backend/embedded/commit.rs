@@ -202,7 +202,8 @@ pub fn replace_object(
     }
     drop(objects);
     let count = |r: Option<&ObjectRecord>| i64::from(r.is_some());
-    let size = |r: Option<&ObjectRecord>| r.map_or(0, |r| signed(r.size));
+    // Usage counts the body, the user metadata and the tags (see `ObjectRecord::usage_bytes`).
+    let size = |r: Option<&ObjectRecord>| r.map_or(0, |r| signed(r.usage_bytes()));
     adjust_usage(
         txn,
         bucket,
@@ -224,10 +225,13 @@ pub fn set_tags(
     let mut objects = txn.open_table(OBJECTS)?;
     let mut rec: ObjectRecord = get_json(&objects, (bucket, key))?
         .ok_or_else(|| client_err!(NoSuchKey, "The specified key does not exist."))?;
+    let before = signed(rec.usage_bytes());
     rec.tags = tags;
+    let delta = signed(rec.usage_bytes()) - before;
     let bytes = serde_json::to_vec(&rec)?;
     objects.insert((bucket, key), bytes.as_slice())?;
-    Ok(())
+    drop(objects);
+    adjust_usage(txn, bucket, 0, delta, 0)
 }
 
 /// Records a new multipart upload.
@@ -408,7 +412,7 @@ pub fn recount_usage(txn: &WriteTransaction, bucket: &str) -> Result<UsageRecord
             }
             let rec: ObjectRecord = serde_json::from_slice(v.value())?;
             usage.objects += 1;
-            usage.bytes += rec.size;
+            usage.bytes += rec.usage_bytes();
         }
     }
     let upload_ids: Vec<String> = {

@@ -70,6 +70,25 @@ impl Embedded {
             .await
     }
 
+    /// Grows the quota reservation the gateway passed with a copy (if any) to the bytes the
+    /// copy really stores, read from the same snapshot the commit writes: the source may have
+    /// been replaced by a bigger object since the gateway admitted it. Refuses with
+    /// `QuotaExceeded`, before anything is written, when the bucket has no room for them.
+    fn settle_reservation(&self, ext: &http::Extensions, bucket: &str, bytes: u64) -> Result<()> {
+        let Some(r) = ext.get::<crate::policy::SharedReservation>() else {
+            return Ok(());
+        };
+        r.grow_to(bytes, || {
+            self.store()
+                .read(|txn| {
+                    let table = txn.open_table(crate::meta::USAGE)?;
+                    Ok(get_json(&table, bucket)?.unwrap_or_default())
+                })
+                .map_err(Into::into)
+        })
+        .map_err(Error::Client)
+    }
+
     fn store(&self) -> &Store {
         &self.inner.store
     }

@@ -238,7 +238,9 @@ impl Embedded {
         &self,
         req: S3Request<UploadPartCopyInput>,
     ) -> Result<S3Response<UploadPartCopyOutput>> {
-        let input = req.input;
+        let S3Request {
+            input, extensions, ..
+        } = req;
         let number = part_number(input.part_number)?;
         self.load_upload(&input.upload_id, &input.bucket, &input.key)?;
         let (src, inline) = self.load_copy_source(
@@ -254,6 +256,8 @@ impl Embedded {
             Some(r) => parse_copy_range(r, src.size)?,
             None => 0..src.size,
         };
+        // The part committed comes from this snapshot: admit what it really stores.
+        self.settle_reservation(&extensions, &input.bucket, range.end - range.start)?;
         let segments = slice_segments(&src.segments, range.clone());
         // The part's ETag is the MD5 of its bytes: read them once to hash, write nothing.
         let pieces = open_pieces(self.dirs(), &src.segments, range.clone(), |id| {
@@ -609,6 +613,44 @@ fn build_record(
             .flat_map(|p| p.segments.iter().cloned())
             .collect(),
     })
+}
+
+impl Embedded {
+    /// Aborts the multipart uploads initiated before `cutoff` (abandoned ones), releasing
+    /// their pending bytes and deleting their parts. One read scan finds them (cheap when none
+    /// expired); each is then aborted in a short commit of its own, and its blob files are
+    /// unlinked after that commit, never inside it. An upload completed or aborted meanwhile
+    /// is skipped. Returns how many were aborted.
+    pub async fn expire_uploads(&self, cutoff: crate::meta::UnixMillis) -> Result<usize> {
+        let stale: Vec<(String, String, String)> = self.store().read(|txn| {
+            let uploads = txn.open_table(UPLOADS)?;
+            let mut out = Vec::new();
+            for item in uploads.iter()? {
+                let (k, v) = item?;
+                let rec: UploadRecord = serde_json::from_slice(v.value())?;
+                if rec.initiated < cutoff {
+                    out.push((k.value().to_owned(), rec.bucket, rec.key));
+                }
+            }
+            Ok(out)
+        })?;
+        let mut aborted = 0;
+        for (id, bucket, key) in stale {
+            let result = self
+                .store()
+                .write(move |txn| commit::abort_upload(txn, &bucket, &key, &id))
+                .await;
+            match result {
+                Ok(dead) => {
+                    self.dirs().unlink(dead).await;
+                    aborted += 1;
+                }
+                Err(Error::Client(e)) if e.code() == &s3s::S3ErrorCode::NoSuchUpload => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(aborted)
+    }
 }
 
 #[cfg(test)]

@@ -702,7 +702,9 @@ impl Embedded {
         &self,
         req: S3Request<CopyObjectInput>,
     ) -> Result<S3Response<CopyObjectOutput>> {
-        let input = req.input;
+        let S3Request {
+            input, extensions, ..
+        } = req;
         validate_key(&input.key)?;
         let (src, _) = self.load_copy_source(
             &input.copy_source,
@@ -756,6 +758,8 @@ impl Embedded {
         if let Some(sc) = input.storage_class {
             record.storage_class = Some(sc.as_str().to_owned());
         }
+        // The record committed is this snapshot: admit what it really stores.
+        self.settle_reservation(&extensions, &input.bucket, record.usage_bytes())?;
         let (bucket, key) = (input.bucket, input.key);
         let rec = record.clone();
         let (dead, _) = self

@@ -50,7 +50,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Maximum number of open client connections on the S3 listener; further connections wait.
+    /// Maximum number of open client connections on the S3 listener; further connections wait
+    /// (after the connection idle the longest between requests is asked to close).
     pub max_connections: usize,
     /// Maximum size of an XML request body (DeleteObjects, CompleteMultipartUpload, tagging…).
     pub max_xml_body_bytes: usize,
@@ -60,6 +61,14 @@ pub struct Limits {
     pub header_read_timeout_secs: u64,
     /// Seconds an in-flight request may take to finish during graceful shutdown.
     pub shutdown_grace_secs: u64,
+    /// Open connections one client IP address may hold on a listener; further ones are closed
+    /// at once, so a flood from one address leaves the other slots to everybody else. Well
+    /// above what one busy client (an SDK's pool, a benchmark at c64) opens.
+    pub max_connections_per_ip: usize,
+    /// Seconds a request body may make no progress before the request is aborted with
+    /// `RequestTimeout` (400): its quota reservation and temp file are released and the
+    /// connection closed. The same limit applies to a client that stops reading a response.
+    pub body_idle_timeout_secs: u64,
 }
 
 /// Embedded backend settings.
@@ -107,6 +116,8 @@ impl Default for Limits {
             max_post_object_bytes: 64 << 20,
             header_read_timeout_secs: 30,
             shutdown_grace_secs: 30,
+            max_connections_per_ip: 256,
+            body_idle_timeout_secs: 60,
         }
     }
 }

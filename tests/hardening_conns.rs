@@ -321,6 +321,8 @@ async fn a_client_that_stops_reading_is_cut_off() {
     // Wait until the server gave up on it: a write on our side fails or reads end early.
     let mut got = Vec::new();
     let mut buf = vec![0u8; 1024];
+    // Not reading for longer than the body idle timeout (1 s) is the attack itself, not a
+    // wait for readiness.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let drained = tokio::time::timeout(BOUND, async {
         loop {

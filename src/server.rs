@@ -349,16 +349,10 @@ async fn accept_loop(
         };
         let permit = match permits.clone().try_acquire_owned() {
             Ok(p) => p,
-            Err(_) => {
-                // Every slot is taken: rather than keep this client waiting, close the
-                // connection idle the longest; otherwise wait for one to end (silent ones do
-                // within the header timeout).
-                table.reclaim_idle();
-                tokio::select! {
-                    p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
-                    _ = stop.changed() => break,
-                }
-            }
+            Err(_) => match wait_for_slot(&permits, &table, &mut stop).await {
+                Some(p) => p,
+                None => break,
+            },
         };
         // Without TCP_NODELAY a keep-alive client's second request waits ~40 ms (Nagle meets
         // delayed ACK).
@@ -429,6 +423,24 @@ async fn accept_loop(
         .is_err()
     {
         tracing::warn!(?kind, "grace period over; closing remaining connections");
+    }
+}
+
+/// Every slot is taken: rather than keep a new client waiting, asks the connection idle the
+/// longest to close, again while none is idle (silent connections end within the header
+/// timeout anyway). `None` when the server stops meanwhile.
+async fn wait_for_slot(
+    permits: &Arc<Semaphore>,
+    table: &ConnTable,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    loop {
+        table.reclaim_idle();
+        tokio::select! {
+            p = permits.clone().acquire_owned() => return Some(p.expect("semaphore is never closed")),
+            () = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = stop.changed() => return None,
+        }
     }
 }
 

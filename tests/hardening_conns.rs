@@ -343,3 +343,32 @@ async fn a_client_that_stops_reading_is_cut_off() {
     );
     server.assert_alive().await;
 }
+
+#[tokio::test]
+async fn a_stalled_control_plane_upload_is_cut_off() {
+    let server = TestServer::start_with_config("[limits]\nbody_idle_timeout_secs = 1\n").await;
+    let bucket = bucket_name();
+    let (s, v) = api(
+        &server,
+        reqwest::Method::POST,
+        "/api/buckets",
+        Some(json!({"name": bucket})),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    // A multipart form declaring 1 MiB that stalls inside its file part.
+    let head = format!(
+        "POST /api/buckets/{bucket}/objects HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\ncontent-type: multipart/form-data; boundary=XyZ\r\ncontent-length: {}\r\n\r\n--XyZ\r\ncontent-disposition: form-data; name=\"key\"\r\n\r\nstalled\r\n--XyZ\r\ncontent-disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\n",
+        server.admin_addr,
+        admin_token(&server),
+        MIB
+    );
+    let mut stalled = TcpStream::connect(server.admin_addr).await.unwrap();
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    stalled.write_all(&[7u8; 100]).await.unwrap();
+    let answer = String::from_utf8_lossy(&read_to_close(&mut stalled).await).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert!(answer.contains("\"RequestTimeout\""), "{answer}");
+    let tmp = TestServer::files_under(&server.data_dir().join("tmp"));
+    assert!(tmp.is_empty(), "leftover spool files: {tmp:?}");
+}

@@ -148,3 +148,58 @@ async fn a_stalled_download_does_not_block_deleting_the_bucket() {
     );
     server.assert_alive().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_upload_to_a_container_bucket_is_cut_off() {
+    if !docker_ready() {
+        return;
+    }
+    let inst = Instance(format!(
+        "hc{:012x}",
+        rand::random::<u64>() & 0xffff_ffff_ffff
+    ));
+    let base = 45000 + (std::process::id() as u16 % 40) * 100 + 50;
+    let server = TestServer::start_with_config(&format!(
+        "default_backend = \"container\"\n\n[container]\nprofile = \"s3s-fs-test\"\ninstance = \"{}\"\nport_min = {base}\nport_max = {}\nready_timeout_secs = 30\n\n[limits]\nbody_idle_timeout_secs = 1\n",
+        inst.0,
+        base + 19
+    ))
+    .await;
+    let s3 = server.client();
+    let bucket = server.bucket(&s3).await;
+    // Declares 10 MiB, sends 100 bytes, stalls: the forwarded request is cut off with the
+    // client's error, not the storage server's.
+    let head = server
+        .signed("PUT", &format!("/{bucket}/stalled"))
+        .payload_hash("UNSIGNED-PAYLOAD")
+        .no_content_length()
+        .header("content-length", &(10 * MIB).to_string())
+        .head_bytes();
+    let mut stalled = tokio::net::TcpStream::connect(server.s3_addr)
+        .await
+        .unwrap();
+    stalled.write_all(&head).await.unwrap();
+    stalled.write_all(&[7u8; 100]).await.unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(60), stalled.read_to_end(&mut got))
+        .await
+        .expect("the stalled upload's connection was closed")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&got).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    assert_eq!(
+        xml_tag(&answer, "Code").as_deref(),
+        Some("RequestTimeout"),
+        "{answer}"
+    );
+    let missing = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("stalled")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(&missing).0, 404);
+    // Nothing is left in flight: the bucket deletes at once.
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+}

@@ -61,7 +61,8 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Maximum number of open client connections on the S3 listener; further connections wait.
+    /// Maximum number of open client connections on the S3 listener; further connections wait
+    /// (after the connection idle the longest between requests is asked to close).
     pub max_connections: usize,
     /// Maximum size of an XML request body (DeleteObjects, CompleteMultipartUpload, tagging…).
     pub max_xml_body_bytes: usize,
@@ -80,6 +81,14 @@ pub struct Limits {
     pub abandoned_upload_secs: u64,
     /// Seconds between two sweeps for abandoned multipart uploads.
     pub upload_sweep_interval_secs: u64,
+    /// Open connections one client IP address may hold on a listener; further ones are closed
+    /// at once, so a flood from one address leaves the other slots to everybody else. Well
+    /// above what one busy client (an SDK's pool, a benchmark at c64) opens.
+    pub max_connections_per_ip: usize,
+    /// Seconds a request body may make no progress before the request is aborted with
+    /// `RequestTimeout` (400): its quota reservation and temp file are released and the
+    /// connection closed. The same limit applies to a client that stops reading a response.
+    pub body_idle_timeout_secs: u64,
 }
 
 /// Embedded backend settings.
@@ -134,6 +143,8 @@ impl Default for Limits {
             // As S3 lifecycle rules usually do: a week.
             abandoned_upload_secs: 7 * 24 * 3600,
             upload_sweep_interval_secs: 3600,
+            max_connections_per_ip: 256,
+            body_idle_timeout_secs: 60,
         }
     }
 }

@@ -16,7 +16,6 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -24,6 +23,7 @@ use tokio::sync::Semaphore;
 use crate::auth::{Access, BaseDomainHost, KeyStore};
 use crate::backend::embedded::Embedded;
 use crate::config::Config;
+use crate::conns::{ConnIo, ConnTable};
 use crate::gateway::{Gateway, ROOT_USER};
 use crate::meta::Store;
 use crate::metrics::Metrics;
@@ -92,7 +92,7 @@ impl App {
         let reserved = Arc::new(reserved_hosts(&config));
         let config = Arc::new(config);
         let dir = &config.data_dir;
-        std::fs::create_dir_all(dir)
+        crate::datadir::prepare(dir)
             .map_err(|e| StartError::DataDir(dir.display().to_string(), e))?;
         let master = Arc::new(MasterKey::load(master_env.as_deref(), dir)?);
         let store = Store::open(dir)?;
@@ -355,19 +355,17 @@ async fn accept_loop(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let limits = &app.config.limits;
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let graceful = GracefulShutdown::new();
+    let max = limits.max_connections.max(1);
+    let permits = Arc::new(Semaphore::new(max));
+    let table = Arc::new(ConnTable::new(limits.max_connections_per_ip));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs.max(1)));
     let handshake_timeout = Duration::from_secs(limits.header_read_timeout_secs.max(1));
+    let body_idle = Duration::from_secs(limits.body_idle_timeout_secs.max(1));
     loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.expect("semaphore is never closed"),
-            _ = stop.changed() => break,
-        };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
@@ -380,13 +378,27 @@ async fn accept_loop(
             },
             _ = stop.changed() => break,
         };
+        let Some(registered) = table.open(peer.ip()) else {
+            tracing::debug!(%peer, "connection refused: too many from this address");
+            continue;
+        };
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => match wait_for_slot(&permits, &table, &mut stop).await {
+                Some(p) => p,
+                None => break,
+            },
+        };
         // Without TCP_NODELAY a keep-alive client's second request waits ~40 ms (Nagle meets
         // delayed ACK).
         let _ = stream.set_nodelay(true);
         let app2 = app.clone();
+        let conn = registered.conn.clone();
         let service = service_fn(move |req: Request<Incoming>| {
             let app = app2.clone();
+            let busy = conn.busy();
             async move {
+                let _busy = busy;
                 Ok::<_, Infallible>(match kind {
                     Listener::S3 => handle_s3(&app, req).await,
                     Listener::Admin => handle_admin(&app, req).await,
@@ -395,25 +407,28 @@ async fn accept_loop(
             }
         });
         let builder = builder.clone();
-        let watcher = graceful.watcher();
         let tls = tls.clone();
+        let conn_stop = stop.clone();
         let metrics = app.metrics.clone();
         metrics.connection_opened();
         tokio::spawn(async move {
+            let close = &registered.conn.close;
             let served = match tls {
                 None => {
+                    let io = ConnIo::new(stream, handshake_timeout, body_idle);
                     let conn = builder
-                        .serve_connection(TokioIo::new(stream), service)
+                        .serve_connection(TokioIo::new(io), service)
                         .into_owned();
-                    watcher.watch(conn).await
+                    drive(conn, |c| c.graceful_shutdown(), close, conn_stop).await
                 }
                 Some(acceptor) => {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(tls_stream)) => {
+                            let io = ConnIo::new(tls_stream, handshake_timeout, body_idle);
                             let conn = builder
-                                .serve_connection(TokioIo::new(tls_stream), service)
+                                .serve_connection(TokioIo::new(io), service)
                                 .into_owned();
-                            watcher.watch(conn).await
+                            drive(conn, |c| c.graceful_shutdown(), close, conn_stop).await
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -430,13 +445,16 @@ async fn accept_loop(
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
             metrics.connection_closed();
+            drop(registered);
             drop(permit);
         });
     }
-    // Refuse new connections at once (clients retry elsewhere) while in-flight ones finish.
+    // Refuse new connections at once (clients retry elsewhere) while in-flight ones finish:
+    // every connection holds a permit until it ends.
     drop(listener);
     let grace = Duration::from_secs(limits.shutdown_grace_secs);
-    if tokio::time::timeout(grace, graceful.shutdown())
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
+    if tokio::time::timeout(grace, permits.acquire_many(all))
         .await
         .is_err()
     {
@@ -458,6 +476,45 @@ fn reserved_hosts(config: &Config) -> crate::hosts::ReservedHosts {
             .collect(),
         configured: &config.reserved_hosts,
     })
+}
+
+/// Every slot is taken: rather than keep a new client waiting, asks the connection idle the
+/// longest to close, again while none is idle (silent connections end within the header
+/// timeout anyway). `None` when the server stops meanwhile.
+async fn wait_for_slot(
+    permits: &Arc<Semaphore>,
+    table: &ConnTable,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    loop {
+        table.reclaim_idle();
+        tokio::select! {
+            p = permits.clone().acquire_owned() => return Some(p.expect("semaphore is never closed")),
+            () = tokio::time::sleep(Duration::from_millis(250)) => {}
+            _ = stop.changed() => return None,
+        }
+    }
+}
+
+/// Serves one connection until it ends. Asked to close (server shutdown, or its slot is
+/// wanted by a new client), it finishes the request in progress, if any, then closes.
+async fn drive<C, E>(
+    conn: C,
+    graceful_shutdown: impl FnOnce(std::pin::Pin<&mut C>),
+    close: &tokio::sync::Notify,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), E>
+where
+    C: Future<Output = Result<(), E>>,
+{
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => return r,
+        () = close.notified() => {}
+        _ = stop.wait_for(|stopping| *stopping) => {}
+    }
+    graceful_shutdown(conn.as_mut());
+    conn.await
 }
 
 /// What the S3 listener learns about a request before s3s takes it.
@@ -547,7 +604,8 @@ async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
             .record(refused.status().as_u16(), elapsed_micros(ctx.started));
         return refused;
     }
-    let resp = match app.s3.call(req.map(s3s::Body::from)).await {
+    let idle = app.body_idle_timeout();
+    let resp = match app.s3.call(req.map(|b| request_body(b, idle))).await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::error!(error = ?e, "s3 service failed");
@@ -620,11 +678,25 @@ fn finish_s3(app: &App, ctx: &S3Ctx, mut resp: Response<s3s::Body>) -> Response<
     resp
 }
 
+/// The request body as s3s takes it: behind the body idle timeout when there is one (a
+/// request without a body keeps hyper's body as is).
+fn request_body(body: Incoming, idle: Duration) -> s3s::Body {
+    if http_body::Body::is_end_stream(&body) {
+        s3s::Body::from(body)
+    } else {
+        s3s::Body::http_body(crate::idle::IdleBody::new(body, idle))
+    }
+}
+
 fn elapsed_micros(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }
 
 impl App {
+    fn body_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.config.limits.body_idle_timeout_secs.max(1))
+    }
+
     /// The bucket a website Host serves: a linked domain, or `<bucket>.<website base>`.
     fn website_bucket(&self, host: &str) -> Option<Arc<crate::meta::BucketRecord>> {
         self.gateway.website_bucket(
@@ -662,7 +734,9 @@ async fn handle_admin(app: &App, req: Request<Incoming>) -> Response<s3s::Body> 
         let resp = match app
             .api
             .clone()
-            .oneshot(req.map(axum::body::Body::new))
+            .oneshot(req.map(|b| {
+                axum::body::Body::new(crate::idle::IdleBody::new(b, app.body_idle_timeout()))
+            }))
             .await
         {
             Ok(resp) => resp,

@@ -141,6 +141,19 @@ impl From<QueryRejection> for ApiError {
 
 impl From<axum::extract::multipart::MultipartError> for ApiError {
     fn from(e: axum::extract::multipart::MultipartError) -> Self {
+        // A form whose body stalled was cut off by the listener's body idle timeout: the
+        // client's doing (400), not a server fault.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if crate::idle::is_body_timeout(&err.to_string()) {
+                return Self::new(
+                    StatusCode::BAD_REQUEST,
+                    "RequestTimeout",
+                    "Your socket connection to the server was not read from or written to within the timeout period.".to_owned(),
+                );
+            }
+            source = err.source();
+        }
         Self::new(
             e.status(),
             "InvalidMultipart",

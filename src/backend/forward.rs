@@ -384,7 +384,11 @@ impl S3Route for ForwardRoute {
         let sent_length =
             (method == Method::PUT || method == Method::POST).then_some(sent_override.or(length));
         let resp = loop {
-            let lease = self.gateway.upstream_for(&bucket).await?;
+            let lease = if method == Method::GET || method == Method::HEAD {
+                self.gateway.upstream_for_read(&bucket).await?
+            } else {
+                self.gateway.upstream_for(&bucket).await?
+            };
             let upstream = &lease.upstream;
             let mut target = format!(
                 "/{}{}",

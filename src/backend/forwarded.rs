@@ -129,7 +129,7 @@ impl Forwarded {
         part_number: Option<i32>,
         version_id: Option<&str>,
     ) -> S3Result<(HeaderMap, Body, StatusCode)> {
-        let lease = self.lease(bucket).await?;
+        let lease = self.0.upstream_for_read(bucket).await?;
         let mut h = HeaderMap::new();
         if let Some(r) = range
             && let Ok(v) = HeaderValue::from_str(&r.to_header_string())

@@ -28,7 +28,16 @@ use s3s::{Body, S3Error, S3ErrorCode, S3Result};
 pub type HttpClient = Client<super::paced::PacedConnector, Body>;
 
 /// Something kept alive while a forwarded response streams (a container's activity count).
-pub type Hold = Box<dyn std::any::Any + Send + Sync>;
+pub type Hold = Box<dyn Holder>;
+
+/// What a forwarded request holds while its response streams.
+pub trait Holder: Send + Sync {
+    /// True once the response must end at once (a download from a bucket being deleted).
+    /// Asked per body chunk: keep it to an atomic load.
+    fn is_cut(&self) -> bool {
+        false
+    }
+}
 
 /// Builds the shared client: `TCP_NODELAY` (a keep-alive request otherwise waits ~40 ms on
 /// Nagle and delayed ACK), TCP keep-alive, idle connections kept for a minute.
@@ -251,6 +260,15 @@ impl Upstream {
                 };
             }
             source = err.source();
+        }
+        if progress.client_failed.load(Ordering::Acquire) && chain_has_body_timeout(e) {
+            return SendFailure {
+                error: S3Error::with_message(
+                    S3ErrorCode::RequestTimeout,
+                    "Your socket connection to the server was not read from or written to within the timeout period.",
+                ),
+                unreachable: false,
+            };
         }
         if progress.client_failed.load(Ordering::Acquire) {
             return SendFailure {
@@ -613,6 +631,18 @@ pub fn upstream_error(status: StatusCode, xml: &str) -> S3Error {
     e
 }
 
+/// True when the client's body was cut off by the gateway's body idle timeout.
+fn chain_has_body_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(err) = source {
+        if crate::idle::is_body_timeout(&err.to_string()) {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// How far a forwarded request body has got, for the inactivity watchdog.
 struct Progress {
     start: Instant,
@@ -701,12 +731,10 @@ impl http_body::Body for WatchedRequestBody {
 /// how much may queue before a wake-up ([`super::paced`]).
 struct WatchedResponseBody {
     inner: hyper::body::Incoming,
-    timeout: Duration,
-    /// The inactivity watchdog; re-armed lazily from `last_frame` when it fires.
-    timer: Pin<Box<tokio::time::Sleep>>,
-    last_frame: Instant,
+    /// The inactivity watchdog (the same one that cuts off stalled client bodies).
+    idle: crate::idle::IdleTimer,
     lowat: Option<super::paced::Lowat>,
-    _hold: Option<Hold>,
+    hold: Option<Hold>,
 }
 
 impl WatchedResponseBody {
@@ -721,11 +749,9 @@ impl WatchedResponseBody {
         }
         Self {
             inner,
-            timeout,
-            timer: Box::pin(tokio::time::sleep(timeout)),
-            last_frame: Instant::now(),
+            idle: crate::idle::IdleTimer::new(timeout),
             lowat,
-            _hold: hold,
+            hold,
         }
     }
 }
@@ -747,29 +773,22 @@ impl http_body::Body for WatchedResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
+        if this.hold.as_ref().is_some_and(|h| h.is_cut()) {
+            return Poll::Ready(Some(Err("the bucket is being deleted".into())));
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(frame) => {
-                this.last_frame = Instant::now();
+                this.idle.progressed();
                 if let Some(l) = &this.lowat {
                     l.for_remaining(this.inner.size_hint().lower());
                 }
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
-            Poll::Pending => loop {
-                match this.timer.as_mut().poll(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(()) => {
-                        let due = this.last_frame + this.timeout;
-                        if Instant::now() >= due {
-                            return Poll::Ready(Some(Err(
-                                "the storage server stopped sending the response body".into(),
-                            )));
-                        }
-                        this.timer
-                            .as_mut()
-                            .reset(tokio::time::Instant::from_std(due));
-                    }
-                }
+            Poll::Pending => match this.idle.poll_expired(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(()) => Poll::Ready(Some(Err(
+                    "the storage server stopped sending the response body".into(),
+                ))),
             },
         }
     }

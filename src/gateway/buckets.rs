@@ -309,13 +309,23 @@ impl Gateway {
     /// The upstream serving a forwarded bucket for one request; a stopped container is
     /// started first (bounded by the readiness timeout).
     pub async fn upstream_for(&self, name: &str) -> S3Result<UpstreamLease> {
+        self.upstream_lease(name, true).await
+    }
+
+    /// [`Self::upstream_for`] for a GET or HEAD, which a deletion of the bucket does not wait
+    /// for.
+    pub async fn upstream_for_read(&self, name: &str) -> S3Result<UpstreamLease> {
+        self.upstream_lease(name, false).await
+    }
+
+    async fn upstream_lease(&self, name: &str, write: bool) -> S3Result<UpstreamLease> {
         let rec = self.resolve_bucket(name)?;
         match rec.backend {
             BackendKind::Remote => Ok(UpstreamLease {
                 upstream: self.remote_upstream()?,
                 hold: None,
             }),
-            BackendKind::Container => lifecycle::lease(self, name).await,
+            BackendKind::Container => lifecycle::lease(self, name, write).await,
             BackendKind::Embedded => Err(S3Error::new(s3s::S3ErrorCode::InternalError)),
         }
     }
@@ -434,13 +444,26 @@ impl Gateway {
             .tmp_dir
             .join(format!("spool-{}", uuid::Uuid::new_v4().simple()));
         let mut spooled = Spooled { path, len: 0 };
-        let mut file = tokio::fs::File::create(&spooled.path)
+        // Owner-only, like every file under the data dir (uploads may be private).
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&spooled.path)
             .await
             .map_err(Error::io("creating a spool file"))?;
         let mut len = 0u64;
         while let Some(chunk) = body.next().await {
-            let chunk = chunk
-                .map_err(|_| client_err!(IncompleteBody, "The upload ended before its end"))?;
+            let chunk = chunk.map_err(|e| {
+                if crate::idle::is_body_timeout(&e.to_string()) {
+                    client_err!(
+                        RequestTimeout,
+                        "Your socket connection to the server was not read from or written to within the timeout period."
+                    )
+                } else {
+                    client_err!(IncompleteBody, "The upload ended before its end")
+                }
+            })?;
             len += chunk.len() as u64;
             if len > limit {
                 return Err(Error::Client(crate::policy::quota_exceeded(

@@ -71,7 +71,11 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) `<dir>/meta.redb`, creates missing tables and starts the writer.
     pub fn open(dir: &Path) -> Result<Self> {
-        let db = Database::create(dir.join("meta.redb"))?;
+        let path = dir.join("meta.redb");
+        let db = Database::create(&path)?;
+        // Small objects live inline in here: owner-only, like every file of the data dir.
+        crate::datadir::fix(&path, crate::datadir::FILE_MODE, &mut Vec::new())
+            .map_err(Error::io("setting the mode of meta.redb"))?;
         let txn = db.begin_write()?;
         {
             let mut schema = txn.open_table(SCHEMA)?;

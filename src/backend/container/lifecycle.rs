@@ -152,10 +152,11 @@ pub enum Provision {
 
 /// The upstream of a container bucket for one request, starting the container first when it
 /// is not known to be ready (bounded by the readiness timeout).
-pub async fn lease(gw: &Gateway, name: &str) -> S3Result<UpstreamLease> {
+/// `write` is false for GET and HEAD: a deletion of the bucket does not wait for those.
+pub async fn lease(gw: &Gateway, name: &str, write: bool) -> S3Result<UpstreamLease> {
     let c = gw.containers();
     let slot = c.slot(name);
-    let active = Active::new(slot.clone());
+    let active = Active::new(slot.clone(), write);
     if slot.deleting.load(Ordering::SeqCst) {
         return Err(S3Error::with_message(
             s3s::S3ErrorCode::OperationAborted,
@@ -698,14 +699,17 @@ pub async fn destroy(gw: &Gateway, name: &str, keep_volume: bool) -> Result<()> 
     let docker = c.engine().await.map_err(|e| engine_error(&e))?;
     let slot = c.slot(name);
     let _guard = slot.lock.lock().await;
-    // Refuse new requests, then wait for those in flight so no write lands after the check.
+    // Refuse new requests, then wait for the writes in flight so none lands after the check.
+    // Reads are not waited for (a client may never finish reading its download): once the
+    // bucket is found empty they end at their next chunk, and a client that stopped reading
+    // loses its connection after the body idle timeout.
     slot.deleting.store(true, Ordering::SeqCst);
-    let drained = wait_idle(&slot, Duration::from_secs(30)).await;
+    let drained = wait_writes(&slot, Duration::from_secs(30)).await;
     let checked = async {
         if !drained {
             return Err(client_err!(
                 OperationAborted,
-                "Requests to the bucket are still in progress; try again."
+                "Writes to the bucket are still in progress; try again."
             ));
         }
         if spec.host_port != 0 {
@@ -740,6 +744,7 @@ pub async fn destroy(gw: &Gateway, name: &str, keep_volume: bool) -> Result<()> 
         slot.deleting.store(false, Ordering::SeqCst);
         return Err(e);
     }
+    slot.reads_cut.store(true, Ordering::SeqCst);
     slot.ready.store(false, Ordering::SeqCst);
     docker.remove(&spec.container_name).await.map_err(|e| {
         c.engine_failed(&e);
@@ -762,10 +767,10 @@ pub async fn destroy(gw: &Gateway, name: &str, keep_volume: bool) -> Result<()> 
     Ok(())
 }
 
-/// Waits until no request holds the slot (bounded); true when it got there.
-async fn wait_idle(slot: &Slot, limit: Duration) -> bool {
+/// Waits until no write request holds the slot (bounded); true when it got there.
+async fn wait_writes(slot: &Slot, limit: Duration) -> bool {
     let until = Instant::now() + limit;
-    while slot.active.load(Ordering::SeqCst) > 0 {
+    while slot.writes.load(Ordering::SeqCst) > 0 {
         if Instant::now() > until {
             return false;
         }

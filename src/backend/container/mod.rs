@@ -118,6 +118,11 @@ pub struct Slot {
     ready: AtomicBool,
     /// Requests admitted and not finished (their response bodies still streaming).
     active: AtomicUsize,
+    /// Those of `active` that may change the bucket (anything but GET and HEAD): a deletion
+    /// waits for these only, since a reader can hold its response for as long as it likes.
+    writes: AtomicUsize,
+    /// The bucket is being deleted: downloads still streaming end at their next chunk.
+    reads_cut: AtomicBool,
     /// Milliseconds since the epoch of the last request start or end.
     last_used: AtomicI64,
     /// A failed start is not retried before this time (ms): requests fail fast meanwhile.
@@ -138,6 +143,8 @@ impl Slot {
         Self {
             ready: AtomicBool::new(false),
             active: AtomicUsize::new(0),
+            writes: AtomicUsize::new(0),
+            reads_cut: AtomicBool::new(false),
             last_used: AtomicI64::new(now_millis()),
             failed_until: AtomicI64::new(0),
             deleting: AtomicBool::new(false),
@@ -176,20 +183,35 @@ impl Slot {
 
 /// One request's claim on a bucket's container: it counts as activity until dropped (with
 /// the response body, once the client has it all).
-pub struct Active(Arc<Slot>);
+pub struct Active {
+    slot: Arc<Slot>,
+    write: bool,
+}
 
 impl Active {
-    fn new(slot: Arc<Slot>) -> Self {
+    fn new(slot: Arc<Slot>, write: bool) -> Self {
         slot.active.fetch_add(1, Ordering::SeqCst);
+        if write {
+            slot.writes.fetch_add(1, Ordering::SeqCst);
+        }
         slot.touch();
-        Self(slot)
+        Self { slot, write }
+    }
+}
+
+impl super::upstream::Holder for Active {
+    fn is_cut(&self) -> bool {
+        !self.write && self.slot.reads_cut.load(Ordering::Relaxed)
     }
 }
 
 impl Drop for Active {
     fn drop(&mut self) {
-        self.0.touch();
-        self.0.active.fetch_sub(1, Ordering::SeqCst);
+        self.slot.touch();
+        if self.write {
+            self.slot.writes.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.slot.active.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -9,6 +9,7 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -47,9 +48,10 @@ impl BlobDirs {
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).map_err(Error::io("clearing tmp dir"))?;
         }
-        std::fs::create_dir_all(&tmp).map_err(Error::io("creating tmp dir"))?;
+        // Owner-only (0700), set explicitly: the bytes of private objects live here.
+        crate::datadir::create_private_dir(&tmp).map_err(Error::io("creating tmp dir"))?;
         for shard in 0..=255u8 {
-            std::fs::create_dir_all(blobs.join(format!("{shard:02x}")))
+            crate::datadir::create_private_dir(&blobs.join(format!("{shard:02x}")))
                 .map_err(Error::io("creating blob dirs"))?;
         }
         Ok(Self { tmp, blobs })
@@ -173,7 +175,12 @@ where
 pub fn body_error(e: &impl std::fmt::Display) -> Error {
     let text = e.to_string();
     tracing::debug!(error = %text, "request body failed");
-    if text.contains("SignatureMismatch") {
+    if crate::idle::is_body_timeout(&text) {
+        crate::error::client_err!(
+            RequestTimeout,
+            "Your socket connection to the server was not read from or written to within the timeout period."
+        )
+    } else if text.contains("SignatureMismatch") {
         crate::error::client_err!(
             SignatureDoesNotMatch,
             "The request signature we calculated does not match the signature you provided (aws-chunked chunk signature)."
@@ -209,7 +216,13 @@ fn write_blob(
     mut hasher: ChecksumHasher,
 ) -> Result<Written> {
     let mut guard = TempGuard(Some(tmp_path.to_owned()));
-    let file = File::create(tmp_path).map_err(Error::io("creating temp blob"))?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(crate::datadir::FILE_MODE)
+        .open(tmp_path)
+        .map_err(Error::io("creating temp blob"))?;
     let (to_disk, from_hasher) = std::sync::mpsc::sync_channel::<Bytes>(PIPELINE_DEPTH);
     let disk = std::thread::Builder::new()
         .name("blob-write".into())

@@ -59,6 +59,8 @@ pub struct TestServer {
     env: Vec<(String, String)>,
     /// Stdout lines printed before the ready line (e.g. the TLS listener's address).
     pub startup_lines: Vec<String>,
+    /// A program (and its arguments) the binary runs under, e.g. `strace -f -o FILE`.
+    wrapper: Vec<String>,
 }
 
 impl TestServer {
@@ -98,6 +100,7 @@ impl TestServer {
             config_file: None,
             env: Vec::new(),
             startup_lines: Vec::new(),
+            wrapper: Vec::new(),
         };
         if let Some(t) = toml {
             server.rewrite_config(t);
@@ -126,7 +129,14 @@ impl TestServer {
     async fn spawn(&mut self) {
         assert!(self.child.is_none(), "server already running");
         let data_dir = self.data_dir();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bucketgate"));
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_bucketgate"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_bucketgate")),
+        };
         cmd.arg("serve");
         if let Some(c) = &self.config_file {
             cmd.arg("--config").arg(c);
@@ -1154,6 +1164,7 @@ impl TestServer {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             startup_lines: Vec::new(),
+            wrapper: Vec::new(),
         };
         server.rewrite_config(toml);
         server.spawn().await;
@@ -1174,5 +1185,33 @@ impl TestServer {
             .expect("read admin-token")
             .trim()
             .to_owned()
+    }
+}
+
+impl TestServer {
+    /// A server whose binary runs under `wrapper` (a program and its arguments, e.g.
+    /// `strace -f -o FILE --`). [`TestServer::pid`] is then the wrapper's pid.
+    pub async fn start_wrapped(wrapper: &[&str]) -> TestServer {
+        let root = tempfile::Builder::new()
+            .prefix("bucketgate-it-")
+            .tempdir()
+            .expect("create temp dir");
+        std::fs::create_dir(root.path().join("data")).expect("create data dir");
+        let mut server = TestServer {
+            root,
+            child: None,
+            pumps: Vec::new(),
+            stderr: Arc::new(Mutex::new(String::new())),
+            s3_addr: "127.0.0.1:0".parse().unwrap(),
+            admin_addr: "127.0.0.1:0".parse().unwrap(),
+            s3_endpoint: String::new(),
+            admin_endpoint: String::new(),
+            config_file: None,
+            env: Vec::new(),
+            startup_lines: Vec::new(),
+            wrapper: wrapper.iter().map(|w| w.to_string()).collect(),
+        };
+        server.spawn().await;
+        server
     }
 }

@@ -296,13 +296,13 @@ fn check_committed_before_answer(
     let response = seg.end;
     let last_write = seg
         .clone()
-        .filter(|&i| t.calls[i].is_write() && t.path_of(i) == Some(meta))
-        .last()
+        .rev()
+        .find(|&i| t.calls[i].is_write() && t.path_of(i) == Some(meta))
         .unwrap_or_else(|| panic!("no metadata write before the response:\n{}", ctx()));
     let sync = seg
         .clone()
-        .filter(|&i| t.calls[i].is_sync() && t.path_of(i) == Some(meta))
-        .last()
+        .rev()
+        .find(|&i| t.calls[i].is_sync() && t.path_of(i) == Some(meta))
         .unwrap_or_else(|| panic!("meta.redb is not synced before the response:\n{}", ctx()));
     assert!(
         t.calls[last_write].end < t.calls[sync].start,
@@ -439,8 +439,8 @@ async fn writes_are_synced_in_order_before_they_are_acknowledged() {
 
     // The deleted object's blob is unlinked only after the commit that dropped it is synced.
     let delete_sync = seg(6)
-        .filter(|&i| t.calls[i].is_sync() && t.path_of(i) == Some(meta.as_str()))
-        .last()
+        .rev()
+        .find(|&i| t.calls[i].is_sync() && t.path_of(i) == Some(meta.as_str()))
         .unwrap();
     let unlink = (0..t.calls.len())
         .find(|&i| {

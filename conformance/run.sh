@@ -662,7 +662,10 @@ run_scenario() { # NAME FUNCTION
     : >"$reason_file"
     set +e
     (
+        # inherit_errexit: a command substitution stops at its first failing command, like the
+        # scenario itself (bash otherwise runs `$(…)` without -e).
         set -Eeuo pipefail
+        shopt -s inherit_errexit
         LOG_FILE=$log
         REASON_FILE=$reason_file
         trap 'on_err $?' ERR
@@ -675,6 +678,13 @@ run_scenario() { # NAME FUNCTION
     ) >"$log" 2>&1 </dev/null
     rc=$?
     set -e
+    # A failure inside `$(…)` (a listing whose aws call failed, a `fail` in a helper) only ends
+    # that substitution, whose status an enclosing command may ignore (`expect_eq "$(list_keys …)" ""`
+    # would compare an empty list and pass); the ERR trap and `fail` record a reason for it,
+    # and a recorded reason fails the scenario whatever its exit status.
+    if ((rc == 0)) && [[ -s $reason_file ]]; then
+        rc=1
+    fi
     # Large scratch files are not needed once a scenario is over.
     rm -rf "${WORK:?}/scratch/$fn"
     TIMES+=("${fn#sc_} $((SECONDS - t0))s")
@@ -847,10 +857,12 @@ echo "# bucket $BUCKET"
 
 started=$SECONDS
 bucket_checked=0
+selected=0
 for s in "${SCENARIOS[@]}"; do
     IFS='|' read -r name fn needs <<<"$s"
     [[ -z $ONLY || $name =~ $ONLY ]] || continue
     [[ $needs != spawn ]] || ((SPAWN)) || continue
+    selected=$((selected + 1))
     if [[ -n $SKIP && $name =~ $SKIP ]]; then
         echo "skip - $name (--skip)"
         SKIPPED=$((SKIPPED + 1))
@@ -871,6 +883,7 @@ for s in "${SCENARIOS[@]}"; do
 done
 
 if ((SPAWN)) && [[ -z $ONLY || "SIGTERM shutdown" =~ $ONLY ]]; then
+    selected=$((selected + 1))
     rc=0
     stop_server || rc=1
     report "SIGTERM shutdown" "$rc" "$STOP_PROBLEM" "$WORK/server.log"
@@ -878,6 +891,11 @@ fi
 if ((SPAWN && FAILED > 0)); then
     echo "# last lines of the server log ($WORK/server.log):"
     tail -n 30 "$WORK/server.log" | sed 's/^/#   /'
+fi
+
+# A selection that matches nothing ran nothing: that is a mistake, not a pass.
+if ((selected == 0)); then
+    report "scenarios selected" 1 "no scenario matches${ONLY:+ --only '$ONLY'}$( ((SPAWN)) || printf ' (without --spawn)')"
 fi
 
 times=$(printf '%s, ' "${TIMES[@]}")

@@ -136,7 +136,13 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     }
     let mut file = opts.open(path)?;
     file.write_all(contents)?;
-    file.sync_all()
+    file.sync_all()?;
+    // A new file's directory entry is durable only once its directory is synced too.
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

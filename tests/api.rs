@@ -306,18 +306,20 @@ async fn object_routes_happy_path() {
         .map(|o| o["key"].as_str().unwrap())
         .collect();
     assert_eq!(keys, vec!["named.txt", "top.txt"]);
-    let (_, l) = send(api.admin(Method::GET, &format!("{base}?prefix=dir/&maxKeys=1"))).await;
+    let (s, l) = send(api.admin(Method::GET, &format!("{base}?prefix=dir/&maxKeys=1"))).await;
+    assert_eq!(s, 200, "{l}");
     assert_eq!(l["objects"][0]["key"], "dir/b.txt");
     assert_eq!(l["isTruncated"], true);
     let token = l["nextContinuationToken"]
         .as_str()
         .expect("token")
         .to_owned();
-    let (_, l2) = send(
+    let (s, l2) = send(
         api.admin(Method::GET, &base)
             .query(&[("prefix", "dir/"), ("continuationToken", token.as_str())]),
     )
     .await;
+    assert_eq!(s, 200, "{l2}");
     assert_eq!(l2["objects"][0]["key"], "dir/data one.bin", "{l2}");
     assert_eq!(l2["isTruncated"], false);
 
@@ -756,7 +758,8 @@ async fn users_see_only_their_buckets() {
         "{r:?}"
     );
 
-    let (_, l) = send(api.with(&bob.bearer(), Method::GET, "/api/buckets")).await;
+    let (s, l) = send(api.with(&bob.bearer(), Method::GET, "/api/buckets")).await;
+    assert_eq!(s, 200, "{l}");
     let names: Vec<&str> = l["buckets"]
         .as_array()
         .unwrap()
@@ -764,7 +767,8 @@ async fn users_see_only_their_buckets() {
         .map(|b| b["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, vec![b_bucket.as_str()]);
-    let (_, l) = send(api.admin(Method::GET, "/api/buckets")).await;
+    let (s, l) = send(api.admin(Method::GET, "/api/buckets")).await;
+    assert_eq!(s, 200, "{l}");
     assert_eq!(l["buckets"].as_array().unwrap().len(), 2);
 
     s3_put(
@@ -977,7 +981,8 @@ async fn quotas_hold_over_s3_and_the_api() {
         "{st}"
     );
     assert_eq!(st["sizeUsedPercent"], 60.0);
-    let (_, l) = send(api.admin(Method::GET, &format!("/api/buckets/{name}/objects"))).await;
+    let (s, l) = send(api.admin(Method::GET, &format!("/api/buckets/{name}/objects"))).await;
+    assert_eq!(s, 200, "{l}");
     assert_eq!(l["objects"].as_array().map(Vec::len), Some(1), "{l}");
 
     // Concurrent PUTs never exceed the quota together.
@@ -996,12 +1001,16 @@ async fn quotas_hold_over_s3_and_the_api() {
                 .body(ByteStream::from(vec![9u8; 200]))
                 .send()
                 .await
-                .is_ok()
+                .map_err(|e| (status_code(&e), dbg_err(&e)))
         }));
     }
     let mut ok = 0;
     for t in tasks {
-        ok += u64::from(t.await.unwrap());
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            // Every refusal is the quota's, not an error of another kind.
+            Err((code, dbg)) => assert_eq!(code, (403, "QuotaExceeded".to_owned()), "{dbg}"),
+        }
     }
     assert!(
         (1..=5).contains(&ok),
@@ -1051,19 +1060,21 @@ async fn public_buckets_and_presigned_urls() {
     assert_eq!(get.text().await.unwrap(), "public bytes");
     assert_eq!(anon.get(&list_url).send().await.unwrap().status(), 403);
     let path = format!("/api/buckets/{name}");
-    send(
+    let (s, b) = send(
         api.admin(Method::PATCH, &path)
             .json(&json!({"publicList": true})),
     )
     .await;
+    assert_eq!((s, b["publicList"].as_bool()), (200, Some(true)), "{b}");
     let listing = anon.get(&list_url).send().await.unwrap();
     assert_eq!(listing.status(), 200);
     assert!(listing.text().await.unwrap().contains("<Key>pub.txt</Key>"));
-    send(
+    let (s, b) = send(
         api.admin(Method::PATCH, &path)
             .json(&json!({"publicRead": false})),
     )
     .await;
+    assert_eq!((s, b["publicRead"].as_bool()), (200, Some(false)), "{b}");
     assert_eq!(anon.get(&object_url).send().await.unwrap().status(), 403);
 
     // Presigned URLs issued by the API work with a plain HTTP client, for admin and user keys.
@@ -1303,13 +1314,10 @@ async fn stats_and_metrics_count_requests_and_bytes_per_bucket() {
         .unwrap();
     let got = s3.get_object().bucket(&name).key("a").send().await.unwrap();
     assert_eq!(got.body.collect().await.unwrap().into_bytes().len(), 1000);
-    assert!(
-        s3.head_object()
-            .bucket(&name)
-            .key("missing")
-            .send()
-            .await
-            .is_err()
+    assert_s3_err(
+        s3.head_object().bucket(&name).key("missing").send().await,
+        404,
+        "NotFound",
     );
     // A HEAD's Content-Length is not counted as bytes sent.
     s3.head_object()

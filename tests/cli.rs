@@ -168,7 +168,8 @@ async fn bucket_and_object_commands() {
         "{}",
         missing.stderr
     );
-    cli.ok(&["bucket", "delete", &name]).await;
+    let out = cli.ok(&["bucket", "delete", &name]).await;
+    assert_eq!(out.trim(), format!("deleted bucket {name}"));
     let gone = cli.run(&["bucket", "show", &name]).await;
     assert!(
         !gone.ok && gone.stderr.contains("NoSuchBucket"),
@@ -236,23 +237,56 @@ async fn user_key_domain_and_settings_commands() {
     assert_eq!(b["domains"][0], "files.example.org");
     let b = cli.json(&["domain", "unlink", &name]).await;
     assert_eq!(b["domains"].as_array().map(Vec::len), Some(0));
-    for cmd in ["start", "stop", "sync"] {
-        cli.ok(&["bucket", cmd, &name]).await;
+    // An embedded bucket has nothing to start or stop: it stays running either way.
+    for cmd in ["start", "stop"] {
+        let v = cli.json(&["bucket", cmd, &name]).await;
+        assert_eq!(
+            (v["name"].as_str(), v["status"].as_str()),
+            (Some(name.as_str()), Some("running")),
+            "bucket {cmd}: {v}"
+        );
+        let shown = cli.ok(&["bucket", cmd, &name]).await;
+        assert_eq!(shown.trim(), format!("{name}: running"), "bucket {cmd}");
     }
+    let synced = cli.json(&["bucket", "sync", &name]).await;
+    assert_eq!(
+        (synced["objects"].as_u64(), synced["bytes"].as_u64()),
+        (Some(0), Some(0)),
+        "{synced}"
+    );
 
-    cli.ok(&["key", "disable", "erin", ak]).await;
+    let v = cli.json(&["key", "disable", "erin", ak]).await;
+    assert_eq!(
+        (v["accessKey"].as_str(), v["disabled"].as_bool()),
+        (Some(ak), Some(true)),
+        "{v}"
+    );
     let keys = cli.json(&["key", "list", "erin"]).await;
     assert_eq!(keys["keys"][0]["disabled"], true);
-    cli.ok(&["key", "enable", "erin", ak]).await;
-    cli.ok(&["key", "delete", "erin", ak]).await;
+    let out = cli.ok(&["key", "enable", "erin", ak]).await;
+    assert_eq!(out.trim(), format!("{ak} enabled"));
+    let keys = cli.json(&["key", "list", "erin"]).await;
+    assert_eq!(keys["keys"][0]["disabled"], false, "{keys}");
+    let out = cli.ok(&["key", "delete", "erin", ak]).await;
+    assert_eq!(out.trim(), format!("deleted key {ak}"));
+    let keys = cli.json(&["key", "list", "erin"]).await;
+    assert_eq!(keys["keys"].as_array().map(Vec::len), Some(0), "{keys}");
     let busy = cli.run(&["user", "delete", "erin"]).await;
     assert!(
         !busy.ok && busy.stderr.contains("UserOwnsBuckets"),
         "{}",
         busy.stderr
     );
-    cli.ok(&["bucket", "delete", &name]).await;
-    cli.ok(&["user", "delete", "erin"]).await;
+    let out = cli.ok(&["bucket", "delete", &name]).await;
+    assert_eq!(out.trim(), format!("deleted bucket {name}"));
+    let out = cli.ok(&["user", "delete", "erin"]).await;
+    assert_eq!(out.trim(), "deleted user erin");
+    let gone = cli.run(&["user", "show", "erin"]).await;
+    assert!(
+        !gone.ok && gone.stderr.contains("NoSuchUser"),
+        "{}",
+        gone.stderr
+    );
 
     let denied = tokio::process::Command::new(env!("CARGO_BIN_EXE_bucketgate"))
         .args(["bucket", "list", "--token", "wrong"])

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -14,61 +12,31 @@ use common::*;
 const GW_ACCESS_KEY: &str = "GATEWAYROOTKEY000001";
 const GW_SECRET_KEY: &str = "gatewayRootSecret0123456789abcdefghij";
 
+/// The gateway under test: a [`TestServer`] (stderr watched, a panic fails the test) with its
+/// own root credentials, in front of `upstream`.
 struct Gateway {
-    child: Child,
+    server: TestServer,
     s3_endpoint: String,
     admin_endpoint: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Gateway {
-    fn start(upstream: &str) -> Gateway {
-        let dir = tempfile::tempdir().unwrap();
+    async fn start(upstream: &str) -> Gateway {
         let config = format!(
-            "data_dir = \"{d}/data\"\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\ndefault_backend = \"remote\"\n\n[remote]\nendpoint = \"{upstream}\"\naccess_key = \"{ROOT_ACCESS_KEY}\"\nsecret_key = \"{ROOT_SECRET_KEY}\"\nbucket_prefix = \"gw-\"\ntimeout_secs = 5\n",
-            d = dir.path().display()
+            "default_backend = \"remote\"\n\n[remote]\nendpoint = \"{upstream}\"\naccess_key = \"{ROOT_ACCESS_KEY}\"\nsecret_key = \"{ROOT_SECRET_KEY}\"\nbucket_prefix = \"gw-\"\ntimeout_secs = 5\n",
         );
-        std::fs::write(dir.path().join("gw.toml"), config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bucketgate"))
-            .args(["serve", "--config"])
-            .arg(dir.path().join("gw.toml"))
-            .env("BUCKETGATE_ROOT_ACCESS_KEY", GW_ACCESS_KEY)
-            .env("BUCKETGATE_ROOT_SECRET_KEY", GW_SECRET_KEY)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn gateway");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("bucketgate ready s3=") {
-                    let mut words = rest.split_whitespace();
-                    let s3 = words.next().unwrap_or("").to_owned();
-                    let admin = words
-                        .next()
-                        .and_then(|w| w.strip_prefix("admin="))
-                        .unwrap_or("")
-                        .to_owned();
-                    let _ = tx.send((s3, admin));
-                }
-            }
-        });
-        let (s3_endpoint, admin_endpoint) = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("gateway ready");
+        let server = TestServer::start_with_config_env(
+            &config,
+            &[
+                ("BUCKETGATE_ROOT_ACCESS_KEY", GW_ACCESS_KEY),
+                ("BUCKETGATE_ROOT_SECRET_KEY", GW_SECRET_KEY),
+            ],
+        )
+        .await;
         Gateway {
-            child,
-            s3_endpoint,
-            admin_endpoint,
-            dir,
+            s3_endpoint: server.s3_endpoint.clone(),
+            admin_endpoint: server.admin_endpoint.clone(),
+            server,
         }
     }
 
@@ -86,7 +54,7 @@ impl Gateway {
 #[tokio::test]
 async fn remote_buckets_are_served_through_the_gateway() {
     let mut upstream = TestServer::start().await;
-    let gw = Gateway::start(&upstream.s3_endpoint);
+    let gw = Gateway::start(&upstream.s3_endpoint).await;
     let s3 = gw.client(&upstream);
     let direct = upstream.client();
     let bucket = bucket_name();
@@ -117,16 +85,15 @@ async fn remote_buckets_are_served_through_the_gateway() {
     );
 
     // Usage of a remote bucket is recounted from the endpoint on request.
-    let token = std::fs::read_to_string(gw.dir.path().join("data/admin-token")).unwrap();
-    let synced: serde_json::Value = http_client()
+    let token = gw.server.admin_token();
+    let synced = http_client()
         .post(format!("{}/api/buckets/{bucket}/sync", gw.admin_endpoint))
         .bearer_auth(token.trim())
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
+    assert_eq!(synced.status(), 200, "sync");
+    let synced: serde_json::Value = synced.json().await.unwrap();
     assert_eq!(synced["objects"].as_u64(), Some(3), "{synced}");
     assert_eq!(
         synced["bytes"].as_u64(),
@@ -201,6 +168,12 @@ async fn remote_buckets_are_served_through_the_gateway() {
         .await
         .unwrap();
     assert_eq!(anon.status(), 403);
+    let anon = anon.text().await.unwrap();
+    assert_eq!(
+        xml_tag(&anon, "Code").as_deref(),
+        Some("AccessDenied"),
+        "{anon}"
+    );
     let missing = s3
         .get_object()
         .bucket(&bucket)
@@ -212,7 +185,7 @@ async fn remote_buckets_are_served_through_the_gateway() {
 
     // S3 rules for deleting: not while it holds objects.
     let err = s3.delete_bucket().bucket(&bucket).send().await.unwrap_err();
-    assert_eq!(status_code(&err).1, "BucketNotEmpty");
+    assert_eq!(status_code(&err), (409, "BucketNotEmpty".to_owned()));
     for key in ["a/small", "a/streamed", "a/copy", "mp"] {
         s3.delete_object()
             .bucket(&bucket)
@@ -222,14 +195,13 @@ async fn remote_buckets_are_served_through_the_gateway() {
             .unwrap();
     }
     s3.delete_bucket().bucket(&bucket).send().await.unwrap();
-    assert!(
-        direct
-            .head_bucket()
-            .bucket(format!("gw-{bucket}"))
-            .send()
-            .await
-            .is_err()
-    );
+    let gone = direct
+        .head_bucket()
+        .bucket(format!("gw-{bucket}"))
+        .send()
+        .await
+        .expect_err("the bucket is gone from the endpoint");
+    assert_eq!(status_code(&gone).0, 404, "{}", dbg_err(&gone));
 
     // A wrong aws-chunked trailer checksum aborts the upstream upload: nothing is stored.
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
@@ -277,7 +249,21 @@ async fn remote_buckets_are_served_through_the_gateway() {
         .send()
         .await
         .unwrap_err();
-    assert_eq!(status_code(&err).0, 503);
+    assert_eq!(
+        status_code(&err),
+        (503, "ServiceUnavailable".to_owned()),
+        "{}",
+        dbg_err(&err)
+    );
+    let retry_after = err
+        .raw_response()
+        .and_then(|r| r.headers().get("retry-after"))
+        .map(str::to_owned);
+    assert_eq!(
+        retry_after.as_deref(),
+        Some("2"),
+        "Retry-After of an unreachable endpoint"
+    );
 }
 
 /// What the hop must not change: checksums (sent as the SDK's default aws-chunked CRC32
@@ -287,7 +273,7 @@ async fn remote_buckets_are_served_through_the_gateway() {
 async fn object_attributes_survive_the_hop() {
     use base64::Engine as _;
     let upstream = TestServer::start().await;
-    let gw = Gateway::start(&upstream.s3_endpoint);
+    let gw = Gateway::start(&upstream.s3_endpoint).await;
     let s3 = gw.client(&upstream);
     let direct = upstream.client();
     let bucket = bucket_name();
@@ -411,7 +397,7 @@ async fn object_attributes_survive_the_hop() {
 async fn a_client_gone_mid_upload_leaves_nothing_upstream() {
     use tokio::io::AsyncWriteExt;
     let upstream = TestServer::start().await;
-    let gw = Gateway::start(&upstream.s3_endpoint);
+    let gw = Gateway::start(&upstream.s3_endpoint).await;
     let s3 = gw.client(&upstream);
     let direct = upstream.client();
     let bucket = bucket_name();

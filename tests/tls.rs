@@ -1,22 +1,13 @@
 //! The HTTPS listener: the S3 API over TLS with the certificate chosen by SNI.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::Duration;
+mod common;
 
+use std::sync::Arc;
+
+use common::TestServer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn self_signed(names: &[&str]) -> (String, String, CertificateDer<'static>) {
     let ck =
@@ -26,16 +17,18 @@ fn self_signed(names: &[&str]) -> (String, String, CertificateDer<'static>) {
     (ck.cert.pem(), ck.key_pair.serialize_pem(), der)
 }
 
-/// Starts bucketgate with `[tls]` and returns the HTTPS address.
-fn start(
-    dir: &std::path::Path,
+/// Starts bucketgate with `[tls]` (through the harness: stderr kept, a panic fails the test)
+/// and returns it with the HTTPS address and the two certificates. The certificates live in
+/// `certs`, which must outlive the server.
+async fn start(
+    certs: &std::path::Path,
 ) -> (
-    Killed,
+    TestServer,
     String,
     CertificateDer<'static>,
     CertificateDer<'static>,
 ) {
-    let (default_pem, default_key, default_der) = self_signed(&["localhost"]);
+    let (default_pem, default_key, default_der) = self_signed(&["localhost", "*.web.localhost"]);
     let (host_pem, host_key, host_der) = self_signed(&["assets.example.com"]);
     for (name, text) in [
         ("default.pem", &default_pem),
@@ -43,40 +36,19 @@ fn start(
         ("assets.pem", &host_pem),
         ("assets.key", &host_key),
     ] {
-        std::fs::write(dir.join(name), text).unwrap();
+        std::fs::write(certs.join(name), text).unwrap();
     }
     let config = format!(
-        "data_dir = \"{d}/data\"\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\n[tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{d}/default.pem\"\nkey = \"{d}/default.key\"\n\n[[tls.hosts]]\nnames = [\"assets.example.com\"]\ncert = \"{d}/assets.pem\"\nkey = \"{d}/assets.key\"\n",
-        d = dir.display()
+        "[tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{d}/default.pem\"\nkey = \"{d}/default.key\"\n\n[[tls.hosts]]\nnames = [\"assets.example.com\"]\ncert = \"{d}/assets.pem\"\nkey = \"{d}/assets.key\"\n",
+        d = certs.display()
     );
-    std::fs::write(dir.join("bucketgate.toml"), config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bucketgate"))
-        .args(["serve", "--config"])
-        .arg(dir.join("bucketgate.toml"))
-        .env("BUCKETGATE_ROOT_ACCESS_KEY", "TLSTESTROOTKEY000001")
-        .env("BUCKETGATE_ROOT_SECRET_KEY", "tlsTestRootSecret0123456789")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn bucketgate");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut https = None;
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(addr) = line.trim().strip_prefix("S3 over TLS:") {
-                https = Some(addr.trim().trim_start_matches("https://").to_owned());
-            }
-            if line.starts_with("bucketgate ready ") {
-                let _ = tx.send(https.take());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("server ready within 30 s")
-        .expect("server printed its TLS address");
-    (Killed(child), addr, default_der, host_der)
+    let server = TestServer::start_with_config(&config).await;
+    let addr = server
+        .startup_value("S3 over TLS:")
+        .expect("server printed its TLS address")
+        .trim_start_matches("https://")
+        .to_owned();
+    (server, addr, default_der, host_der)
 }
 
 /// Connects with SNI `name`, trusting only `root`, and sends one anonymous S3 request.
@@ -84,6 +56,16 @@ async fn request(
     addr: &str,
     name: &'static str,
     root: CertificateDer<'static>,
+) -> Result<String, String> {
+    get_over_tls(addr, name.to_owned(), root, "/some-bucket/key").await
+}
+
+/// One anonymous `GET path` with SNI and Host `name`, trusting only `root`: the raw response.
+async fn get_over_tls(
+    addr: &str,
+    name: String,
+    root: CertificateDer<'static>,
+    path: &str,
 ) -> Result<String, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(root).unwrap();
@@ -98,10 +80,10 @@ async fn request(
         .await
         .map_err(|e| e.to_string())?;
     let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from(name).unwrap(), tcp)
+        .connect(ServerName::try_from(name.clone()).unwrap(), tcp)
         .await
         .map_err(|e| e.to_string())?;
-    let req = format!("GET /some-bucket/key HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {name}\r\nConnection: close\r\n\r\n");
     tls.write_all(req.as_bytes())
         .await
         .map_err(|e| e.to_string())?;
@@ -113,7 +95,7 @@ async fn request(
 #[tokio::test]
 async fn https_listener_serves_s3_with_certificates_chosen_by_sni() {
     let dir = tempfile::tempdir().unwrap();
-    let (_server, addr, default_der, host_der) = start(dir.path());
+    let (_server, addr, default_der, host_der) = start(dir.path()).await;
 
     let resp = request(&addr, "assets.example.com", host_der.clone())
         .await
@@ -126,11 +108,100 @@ async fn https_listener_serves_s3_with_certificates_chosen_by_sni() {
         .expect("TLS to localhost");
     assert!(resp.starts_with("HTTP/1.1 403"), "{resp}");
 
-    // The host certificate is not offered for other names, nor the default one for the host.
-    assert!(request(&addr, "localhost", host_der).await.is_err());
-    assert!(
-        request(&addr, "assets.example.com", default_der)
+    // The host certificate is not offered for other names, nor the default one for the host:
+    // each handshake sees a certificate that the client's only root did not sign (rcgen's
+    // self-signed certificates share one issuer name, so rustls reports a bad signature); a
+    // wrong pick would be signed by the root but fail the name check (`NotValidForName`).
+    for (name, root) in [("localhost", host_der), ("assets.example.com", default_der)] {
+        let err = request(&addr, name, root)
             .await
-            .is_err()
+            .expect_err("handshake with a certificate the client does not trust");
+        assert!(
+            err.contains("invalid peer certificate: BadSignature"),
+            "{name}: {err}"
+        );
+    }
+}
+
+/// The README's promise for `[tls]`: the S3 API (signed SDK calls, checked signatures) and
+/// websites over HTTPS.
+#[tokio::test]
+async fn sdk_calls_and_websites_over_the_tls_listener() {
+    use aws_sdk_s3::primitives::ByteStream;
+    use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+    use common::{ROOT_ACCESS_KEY, ROOT_SECRET_KEY, assert_s3_err, bucket_name, get_bytes};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (server, addr, default_der, _) = start(dir.path()).await;
+    let port = addr.rsplit(':').next().unwrap().to_owned();
+    let pem = std::fs::read(dir.path().join("default.pem")).unwrap();
+    let client = |ak: &str, sk: &str| {
+        let trust = TrustStore::empty()
+            .with_native_roots(false)
+            .with_pem_certificate(pem.clone());
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(
+                TlsContext::builder()
+                    .with_trust_store(trust)
+                    .build()
+                    .unwrap(),
+            )
+            .build_https();
+        aws_sdk_s3::Client::from_conf(
+            server
+                .config_builder(ak, sk)
+                .endpoint_url(format!("https://localhost:{port}"))
+                .force_path_style(true)
+                .http_client(http)
+                .build(),
+        )
+    };
+    let s3 = client(ROOT_ACCESS_KEY, ROOT_SECRET_KEY);
+    let bucket = bucket_name();
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let page = b"<h1>over TLS</h1>".to_vec();
+    s3.put_object()
+        .bucket(&bucket)
+        .key("index.html")
+        .content_type("text/html")
+        .body(ByteStream::from(page.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get_bytes(&s3, &bucket, "index.html").await, page);
+    let listed = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, ["index.html"]);
+    // Signatures are checked over TLS as over plain HTTP.
+    assert_s3_err(
+        client(ROOT_ACCESS_KEY, "wrong-secret-0123456789")
+            .list_objects_v2()
+            .bucket(&bucket)
+            .send()
+            .await,
+        403,
+        "SignatureDoesNotMatch",
     );
+
+    // The bucket's website, once it is public, on the HTTPS listener.
+    let host = format!("{bucket}.web.localhost");
+    let private = get_over_tls(&addr, host.clone(), default_der.clone(), "/")
+        .await
+        .unwrap();
+    assert!(private.starts_with("HTTP/1.1 403"), "{private}");
+    s3.put_bucket_acl()
+        .bucket(&bucket)
+        .acl(aws_sdk_s3::types::BucketCannedAcl::PublicRead)
+        .send()
+        .await
+        .unwrap();
+    let site = get_over_tls(&addr, host, default_der, "/").await.unwrap();
+    assert!(site.starts_with("HTTP/1.1 200"), "{site}");
+    assert!(
+        site.to_ascii_lowercase()
+            .contains("content-type: text/html"),
+        "{site}"
+    );
+    assert!(site.ends_with("<h1>over TLS</h1>"), "{site}");
 }

@@ -1,6 +1,11 @@
 //! The load generator: one keep-alive HTTP/1.1 connection per worker, requests prepared up
 //! front (presigned for bucketgate, plain paths for the baselines), bodies generated on the fly
 //! and received bodies counted, length-checked and sampled for content.
+//!
+//! Every object's content is its own: an 8-byte header holding a seed hashed from the object's
+//! path, then the shared random pattern read from an offset that seed picks. Generating it is
+//! still zero-copy (slices of the pattern), and a server that answers with another object's
+//! bytes fails the content check.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -27,9 +32,24 @@ const CHUNK: usize = 256 << 10;
 /// A cell gives up after this many failed requests: numbers from a failing server mean nothing.
 const MAX_ERRORS: usize = 5;
 
+/// Bytes of the per-object header (the object's seed, little-endian).
+const HEADER: u64 = 8;
+
 /// Random bytes repeated to form object bodies; random so that no layer can compress them.
 #[derive(Clone)]
 pub struct Pattern(Bytes);
+
+/// The seed of the object at `path` (`/bucket/key`, as sent): FNV-1a, then a SplitMix64
+/// finaliser so that similar keys get unrelated seeds.
+pub fn seed_of(path: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in path.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
 
 impl Pattern {
     pub fn new() -> Self {
@@ -38,10 +58,24 @@ impl Pattern {
         Self(Bytes::from(buf))
     }
 
-    /// Whether `data`, found at byte `offset` of an object, is what the generator wrote there.
-    fn matches(&self, mut offset: u64, mut data: &[u8]) -> bool {
+    /// Where in the pattern the bytes after the header of the object with `seed` start.
+    fn start(seed: u64) -> u64 {
+        seed % PATTERN_LEN as u64
+    }
+
+    /// Whether `data`, found at byte `offset` of the object with `seed`, is what the generator
+    /// wrote there.
+    fn matches(&self, seed: u64, mut offset: u64, mut data: &[u8]) -> bool {
+        let header = seed.to_le_bytes();
+        while !data.is_empty() && offset < HEADER {
+            if data[0] != header[offset as usize] {
+                return false;
+            }
+            data = &data[1..];
+            offset += 1;
+        }
         while !data.is_empty() {
-            let start = (offset % PATTERN_LEN as u64) as usize;
+            let start = ((Self::start(seed) + offset) % PATTERN_LEN as u64) as usize;
             let n = data.len().min(PATTERN_LEN - start);
             if data[..n] != self.0[start..start + n] {
                 return false;
@@ -53,17 +87,20 @@ impl Pattern {
     }
 }
 
-/// A request body of `len` bytes streamed from the pattern, never held in memory as a whole.
+/// A request body of `len` bytes: the object's header, then the pattern from the object's
+/// offset, streamed and never held in memory as a whole.
 pub struct GenBody {
     pattern: Bytes,
+    seed: u64,
     sent: u64,
     len: u64,
 }
 
 impl GenBody {
-    pub fn new(pattern: &Pattern, len: u64) -> Self {
+    pub fn new(pattern: &Pattern, seed: u64, len: u64) -> Self {
         Self {
             pattern: pattern.0.clone(),
+            seed,
             sent: 0,
             len,
         }
@@ -82,7 +119,14 @@ impl Body for GenBody {
         if this.sent >= this.len {
             return Poll::Ready(None);
         }
-        let start = (this.sent % PATTERN_LEN as u64) as usize;
+        if this.sent < HEADER {
+            let end = HEADER.min(this.len);
+            let header = this.seed.to_le_bytes();
+            let frame = Bytes::copy_from_slice(&header[this.sent as usize..end as usize]);
+            this.sent = end;
+            return Poll::Ready(Some(Ok(Frame::data(frame))));
+        }
+        let start = ((Pattern::start(this.seed) + this.sent) % PATTERN_LEN as u64) as usize;
         let left = (this.len - this.sent).min(CHUNK as u64) as usize;
         let n = left.min(PATTERN_LEN - start);
         this.sent += n as u64;
@@ -103,13 +147,17 @@ pub struct Req {
     pub path_and_query: String,
     pub host: String,
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// The object's seed ([`seed_of`] its path): what its body is made of.
+    pub seed: u64,
 }
 
 impl Req {
     /// A plain request for the baselines: `/{bucket}/{key}` on `addr`.
     pub fn plain(addr: SocketAddr, bucket: &str, key: &str) -> Self {
+        let path = format!("/{bucket}/{key}");
         Self {
-            path_and_query: format!("/{bucket}/{key}"),
+            seed: seed_of(&path),
+            path_and_query: path,
             host: addr.to_string(),
             headers: Vec::new(),
         }
@@ -141,6 +189,7 @@ impl Req {
             })
             .collect::<Result<_, String>>()?;
         Ok(Self {
+            seed: seed_of(uri.path()),
             path_and_query,
             host,
             headers,
@@ -157,7 +206,8 @@ pub struct CellSpec {
     pub reqs: Arc<Vec<Req>>,
     pub n_ops: usize,
     pub time_cap: Duration,
-    /// Every `verify_every`-th GET has its content compared with the pattern (all have their length checked).
+    /// Every `verify_every`-th GET has its content compared with what was PUT under its key
+    /// (all have their length checked); which ones rotates from cell to cell.
     pub verify_every: usize,
 }
 
@@ -254,7 +304,7 @@ async fn one_request(
     started: Instant,
 ) -> Result<Duration, String> {
     let is_put = spec.method == Method::PUT;
-    let body = GenBody::new(pattern, if is_put { spec.size } else { 0 });
+    let body = GenBody::new(pattern, req.seed, if is_put { spec.size } else { 0 });
     let mut builder = Request::builder()
         .method(spec.method.clone())
         .uri(req.path_and_query.as_str())
@@ -287,7 +337,7 @@ async fn one_request(
             if !status.is_success() && error_text.len() < 400 {
                 error_text.extend_from_slice(&data[..data.len().min(400)]);
             } else if verify && content_ok {
-                content_ok = pattern.matches(got, &data);
+                content_ok = pattern.matches(req.seed, got, &data);
             }
             got += data.len() as u64;
         }
@@ -311,6 +361,9 @@ struct Shared {
     spec: CellSpec,
     pattern: Pattern,
     next: AtomicUsize,
+    /// Requests `i` with `(i + verify_phase) % verify_every == 0` are content-checked: a
+    /// random phase per cell, so every key gets checked over a run, not always the same ones.
+    verify_phase: usize,
     stop: AtomicBool,
     errors: AtomicUsize,
 }
@@ -372,7 +425,8 @@ async fn worker(
             }
         };
         let req = &spec.reqs[i % spec.reqs.len()];
-        let verify = spec.verify_every > 0 && i.is_multiple_of(spec.verify_every);
+        let verify =
+            spec.verify_every > 0 && (i + shared.verify_phase).is_multiple_of(spec.verify_every);
         let started = Instant::now();
         match one_request(c, req, spec, &shared.pattern, verify, started).await {
             Ok(first_byte) => {
@@ -399,10 +453,16 @@ async fn worker(
 pub async fn run_cell(addr: SocketAddr, spec: CellSpec, pattern: &Pattern) -> CellResult {
     let workers = spec.conc.min(spec.n_ops).max(1);
     let size = spec.size;
+    let verify_phase = if spec.verify_every > 0 {
+        rand::random::<u32>() as usize % spec.verify_every
+    } else {
+        0
+    };
     let shared = Arc::new(Shared {
         spec,
         pattern: pattern.clone(),
         next: AtomicUsize::new(0),
+        verify_phase,
         stop: AtomicBool::new(false),
         errors: AtomicUsize::new(0),
     });

@@ -55,6 +55,12 @@ pub struct TestServer {
     pub admin_endpoint: String,
     /// `--config` file, when the test wrote one (see [`TestServer::start_with_config`]).
     config_file: Option<PathBuf>,
+    /// Extra environment for the child, applied after the defaults (so it may override them).
+    env: Vec<(String, String)>,
+    /// Stdout lines printed before the ready line (e.g. the TLS listener's address).
+    pub startup_lines: Vec<String>,
+    /// A program (and its arguments) the binary runs under, e.g. `strace -f -o FILE`.
+    wrapper: Vec<String>,
 }
 
 impl TestServer {
@@ -92,6 +98,9 @@ impl TestServer {
             s3_endpoint: String::new(),
             admin_endpoint: String::new(),
             config_file: None,
+            env: Vec::new(),
+            startup_lines: Vec::new(),
+            wrapper: Vec::new(),
         };
         if let Some(t) = toml {
             server.rewrite_config(t);
@@ -120,7 +129,14 @@ impl TestServer {
     async fn spawn(&mut self) {
         assert!(self.child.is_none(), "server already running");
         let data_dir = self.data_dir();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bucketgate"));
+        let mut cmd = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(env!("CARGO_BIN_EXE_bucketgate"));
+                c
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_bucketgate")),
+        };
         cmd.arg("serve");
         if let Some(c) = &self.config_file {
             cmd.arg("--config").arg(c);
@@ -136,6 +152,7 @@ impl TestServer {
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
             )
             .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.root.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -185,11 +202,12 @@ impl TestServer {
         // Wait for the ready line without blocking the async runtime.
         let deadline = Instant::now() + READY_TIMEOUT;
         let ready = tokio::task::spawn_blocking(move || {
+            let mut before = Vec::new();
             loop {
                 let left = deadline.saturating_duration_since(Instant::now());
                 match rx.recv_timeout(left) {
-                    Ok(line) if line.starts_with("bucketgate ready ") => return Ok(line),
-                    Ok(_) => continue,
+                    Ok(line) if line.starts_with("bucketgate ready ") => return Ok((line, before)),
+                    Ok(line) => before.push(line),
                     Err(e) => return Err(e),
                 }
             }
@@ -197,7 +215,10 @@ impl TestServer {
         .await
         .unwrap();
         let line = match ready {
-            Ok(line) => line,
+            Ok((line, before)) => {
+                self.startup_lines = before;
+                line
+            }
             Err(e) => {
                 let status = self.child.as_mut().unwrap().try_wait().ok().flatten();
                 self.kill9();
@@ -1116,4 +1137,81 @@ pub async fn post_form(
         .send()
         .await
         .expect("POST object")
+}
+
+impl TestServer {
+    /// [`TestServer::start_with_config`] with extra environment for the child (e.g. other root
+    /// credentials, for a second server in front of the first). Panics and stderr are watched
+    /// like every other server's.
+    pub async fn start_with_config_env(toml: &str, env: &[(&str, &str)]) -> TestServer {
+        let root = tempfile::Builder::new()
+            .prefix("bucketgate-it-")
+            .tempdir()
+            .expect("create temp dir");
+        std::fs::create_dir(root.path().join("data")).expect("create data dir");
+        let mut server = TestServer {
+            root,
+            child: None,
+            pumps: Vec::new(),
+            stderr: Arc::new(Mutex::new(String::new())),
+            s3_addr: "127.0.0.1:0".parse().unwrap(),
+            admin_addr: "127.0.0.1:0".parse().unwrap(),
+            s3_endpoint: String::new(),
+            admin_endpoint: String::new(),
+            config_file: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            startup_lines: Vec::new(),
+            wrapper: Vec::new(),
+        };
+        server.rewrite_config(toml);
+        server.spawn().await;
+        server
+    }
+
+    /// The value after `prefix` on a stdout line printed before the ready line.
+    pub fn startup_value(&self, prefix: &str) -> Option<String> {
+        self.startup_lines
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .map(|v| v.trim().to_owned())
+    }
+
+    /// The admin token the server generated on first start (`<data>/admin-token`).
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("admin-token"))
+            .expect("read admin-token")
+            .trim()
+            .to_owned()
+    }
+}
+
+impl TestServer {
+    /// A server whose binary runs under `wrapper` (a program and its arguments, e.g.
+    /// `strace -f -o FILE --`). [`TestServer::pid`] is then the wrapper's pid.
+    pub async fn start_wrapped(wrapper: &[&str]) -> TestServer {
+        let root = tempfile::Builder::new()
+            .prefix("bucketgate-it-")
+            .tempdir()
+            .expect("create temp dir");
+        std::fs::create_dir(root.path().join("data")).expect("create data dir");
+        let mut server = TestServer {
+            root,
+            child: None,
+            pumps: Vec::new(),
+            stderr: Arc::new(Mutex::new(String::new())),
+            s3_addr: "127.0.0.1:0".parse().unwrap(),
+            admin_addr: "127.0.0.1:0".parse().unwrap(),
+            s3_endpoint: String::new(),
+            admin_endpoint: String::new(),
+            config_file: None,
+            env: Vec::new(),
+            startup_lines: Vec::new(),
+            wrapper: wrapper.iter().map(|w| w.to_string()).collect(),
+        };
+        server.spawn().await;
+        server
+    }
 }

@@ -54,6 +54,12 @@ impl BlobDirs {
             crate::datadir::create_private_dir(&blobs.join(format!("{shard:02x}")))
                 .map_err(Error::io("creating blob dirs"))?;
         }
+        // The new entries (shard dirs, `blobs`, `tmp`, and the data dir's files created before
+        // this: `meta.redb`, the master key) are only durable once their parents are synced; a
+        // blob renamed into a shard whose own entry was lost would be lost with it.
+        for dir in [blobs.as_path(), data_dir] {
+            sync_dir(dir)?;
+        }
         Ok(Self { tmp, blobs })
     }
 
@@ -265,15 +271,20 @@ fn write_blob(
     std::fs::rename(tmp_path, final_path).map_err(Error::io("publishing blob"))?;
     guard.0 = None;
     if let Some(dir) = final_path.parent() {
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(Error::io("fsync of blob dir"))?;
+        sync_dir(dir)?;
     }
     Ok(Written {
         size,
         md5_hex: hex::encode(md5.finalize()),
         checksums: checksums_from(hasher.finalize()),
     })
+}
+
+/// Makes a directory's entries (files created, renamed or removed in it) durable.
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(Error::io("fsync of blob dir"))
 }
 
 /// Removes a temp file unless disarmed.

@@ -153,6 +153,11 @@ impl App {
                     .unwrap_or_else(|| format!("http://{}", config.listen))
                     .as_str(),
             ),
+            site: Arc::new(crate::api::Site {
+                base_domain: config.base_domain.clone(),
+                website_base_domain: config.website_base_domain.clone(),
+            }),
+            assets: Arc::default(),
         });
         let tls = config
             .tls

@@ -9,6 +9,7 @@
 
 mod auth;
 mod buckets;
+mod console;
 mod error;
 mod objects;
 pub mod openapi;
@@ -20,9 +21,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 pub use auth::ct_eq;
+pub use console::{AssetCache, Site};
 pub use error::{ApiError, MAX_JSON_BODY};
 
 use crate::control::Control;
@@ -35,6 +37,10 @@ pub struct ApiState {
     pub admin_token: Arc<str>,
     /// Public S3 endpoint URL used in connection details and presigned URLs.
     pub s3_endpoint: Arc<str>,
+    /// Host names the console shows (`GET /api/config`).
+    pub site: Arc<Site>,
+    /// The console's assets, prepared (ETag, gzip) once per content.
+    pub assets: Arc<AssetCache>,
 }
 
 /// Declares every route once: [`ROUTES`] lists them (method, axum path) and `api_routes`
@@ -51,8 +57,11 @@ macro_rules! route_table {
 }
 
 route_table! {
-    get "/" => console_page;
+    get "/" => console::index;
+    get "/console/{*path}" => console::asset;
     get "/api/openapi.json" => openapi_json;
+    get "/api/config" => console::config;
+    get "/api/whoami" => console::whoami;
     post "/api/buckets" => buckets::create;
     get "/api/buckets" => buckets::list;
     get "/api/buckets/{name}" => buckets::show;
@@ -80,7 +89,7 @@ route_table! {
     delete "/api/users/{id}/keys/{accessKey}" => users::delete_key;
 }
 
-/// The router of the admin listener: `/api/…` and the console page.
+/// The router of the admin listener: `/api/…` and the console (`/`, `/console/…`).
 pub fn router(state: ApiState) -> Router {
     api_routes()
         .fallback(no_route)
@@ -105,15 +114,3 @@ async fn wrong_method() -> ApiError {
 async fn openapi_json() -> Response {
     axum::Json(openapi::document()).into_response()
 }
-
-async fn console_page() -> Html<&'static str> {
-    Html(CONSOLE_PLACEHOLDER)
-}
-
-const CONSOLE_PLACEHOLDER: &str = "<!doctype html>
-<html lang=\"en\"><head><meta charset=\"utf-8\"><title>bucketgate</title></head>
-<body><h1>bucketgate</h1>
-<p>The web console is not built yet. The control-plane API is under <code>/api</code>;
-its description is <a href=\"/api/openapi.json\">/api/openapi.json</a>.</p>
-</body></html>
-";

@@ -131,10 +131,20 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
     let user = || path_param("id", "User id");
     let access = || path_param("accessKey", "Access key id");
     vec![
-        ("get", "/", Op::new("consolePage", "Web console (placeholder page)").public()
-            .resp(("200".into(), json!({"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}})))),
+        ("get", "/", Op::new("consolePage", "Web console page (index.html; Cache-Control: no-cache, ETag)").public()
+            .resp(("200".into(), json!({"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}})))
+            .resp(("304".into(), json!({"description": "Not modified (If-None-Match matched the ETag)"})))),
+        ("get", "/console/{path}", Op::new("consoleAsset", "A web console asset (CSS, ES module, image); ETag, max-age=3600, gzip when accepted").public()
+            .params(vec![path_param("path", "Asset path under console/, e.g. js/api.js")])
+            .resp(("200".into(), json!({"description": "The asset", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})))
+            .resp(("304".into(), json!({"description": "Not modified (If-None-Match matched the ETag)"})))
+            .resp(err("404", "NoSuchAsset (also any path leaving the folder)"))),
         ("get", "/api/openapi.json", Op::new("getOpenApi", "This document").public()
             .resp(("200".into(), json!({"description": "OpenAPI 3.0 document", "content": {"application/json": {"schema": {"type": "object"}}}})))),
+        ("get", "/api/config", Op::new("getConsoleConfig", "What the console needs before sign-in: S3 endpoint, region, domains, version").public()
+            .resp(ok("200", "Settings", Some("ConsoleConfig")))),
+        ("get", "/api/whoami", Op::new("whoami", "Who the credentials belong to")
+            .resp(ok("200", "The caller", Some("Whoami")))),
         ("post", "/api/buckets", Op::new("createBucket", "Create a bucket; returns its S3 connection details")
             .body("BucketCreate", true)
             .resp(ok("201", "Created", Some("BucketCreated")))
@@ -331,6 +341,11 @@ fn schemas() -> Value {
             "keys": {"type": "array", "items": schema_ref("AccessKey")}}},
         "NewAccessKey": {"type": "object", "required": ["accessKey", "secretKey", "userId"], "properties": {
             "accessKey": s("string"), "secretKey": s("string"), "userId": s("string")}},
+        "ConsoleConfig": {"type": "object", "required": ["s3Endpoint", "region", "baseDomain", "websiteBaseDomain", "version"], "properties": {
+            "s3Endpoint": s("string"), "region": s("string"), "baseDomain": s("string"),
+            "websiteBaseDomain": s("string"), "version": s("string")}},
+        "Whoami": {"type": "object", "required": ["admin", "user", "accessKey"], "properties": {
+            "admin": s("boolean"), "user": ns("string"), "accessKey": ns("string")}},
         "KeyPatch": {"type": "object", "additionalProperties": false, "required": ["disabled"], "properties": {
             "disabled": s("boolean")}},
     })

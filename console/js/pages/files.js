@@ -388,6 +388,12 @@ const UploadPanel = {
     const active = live.filter((t) => t.state === 'uploading' || t.state === 'queued').length;
     const failed = live.filter((t) => t.state === 'error').length;
     const pct = size ? Math.floor((loaded / size) * 100) : (active ? 0 : 100);
+    // Fold the list away a moment after everything finished well, so it covers no rows.
+    if (active) { clearTimeout(this.foldTimer); this.foldTimer = null; this.el.classList.remove('collapsed'); this.wasActive = true; }
+    else if (this.wasActive && !failed && !this.foldTimer) {
+      this.wasActive = false;
+      this.foldTimer = setTimeout(() => { this.foldTimer = null; this.el?.classList.add('collapsed'); this.draw(); }, 2500);
+    }
     const totalBar = h('span.progress-fill');
     totalBar.style.width = `${pct}%`;
     const collapsed = this.el.classList.contains('collapsed');

@@ -14,6 +14,7 @@ mod error;
 mod objects;
 pub mod openapi;
 mod presign;
+mod uploads;
 mod users;
 
 use std::sync::Arc;
@@ -77,6 +78,11 @@ route_table! {
     delete "/api/buckets/{name}/objects/{*key}" => objects::delete;
     post "/api/buckets/{name}/presigned-upload" => presign::upload;
     post "/api/buckets/{name}/presigned-download" => presign::download;
+    post "/api/buckets/{name}/uploads" => uploads::create;
+    post "/api/buckets/{name}/uploads/{uploadId}/parts" => uploads::presign_parts;
+    get "/api/buckets/{name}/uploads/{uploadId}/parts" => uploads::list_parts;
+    post "/api/buckets/{name}/uploads/{uploadId}/complete" => uploads::complete;
+    delete "/api/buckets/{name}/uploads/{uploadId}" => uploads::abort;
     post "/api/buckets/{name}/domain" => buckets::link_domain;
     delete "/api/buckets/{name}/domain" => buckets::unlink_domain;
     post "/api/users" => users::create;

@@ -130,6 +130,14 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
     let k = key_param;
     let user = || path_param("id", "User id");
     let access = || path_param("accessKey", "Access key id");
+    let up = || {
+        json!({"name": "uploadId", "in": "path", "required": true, "description": "Upload id from createUpload",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[A-Za-z0-9._~+=-]+$"}})
+    };
+    let key_query = || {
+        json!({"name": "key", "in": "query", "required": true, "description": "Object key of the upload",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 1024}})
+    };
     vec![
         ("get", "/", Op::new("consolePage", "Web console page (index.html; Cache-Control: no-cache, ETag)").public()
             .resp(("200".into(), json!({"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}})))
@@ -206,6 +214,21 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
         ("post", "/api/buckets/{name}/presigned-download", Op::new("presignDownload", "A presigned S3 GET URL for one key").params(vec![b()])
             .body("PresignRequest", true)
             .resp(ok("200", "The URL", Some("PresignedUrl")))),
+        ("post", "/api/buckets/{name}/uploads", Op::new("createUpload", "Start a multipart upload (CreateMultipartUpload); refused with QuotaExceeded when the bucket has no room left").params(vec![b()])
+            .body("UploadCreate", true)
+            .resp(ok("201", "Started", Some("UploadCreated")))
+            .resp(err("403", "QuotaExceeded"))),
+        ("post", "/api/buckets/{name}/uploads/{uploadId}/parts", Op::new("presignUploadParts", "Presigned S3 UploadPart URLs (PUT the part's bytes to each; the answer's ETag header is needed to complete)").params(vec![b(), up()])
+            .body("PartsPresign", true)
+            .resp(ok("200", "One URL per part number", Some("PartUrls")))),
+        ("get", "/api/buckets/{name}/uploads/{uploadId}/parts", Op::new("listUploadParts", "The parts uploaded so far (ListParts, all pages)").params(vec![b(), up(), key_query()])
+            .resp(ok("200", "Parts", Some("PartList")))),
+        ("post", "/api/buckets/{name}/uploads/{uploadId}/complete", Op::new("completeUpload", "Assemble the object from its parts (CompleteMultipartUpload)").params(vec![b(), up()])
+            .body("UploadComplete", true)
+            .resp(ok("200", "The object", Some("UploadCompleted")))
+            .resp(err("403", "QuotaExceeded"))),
+        ("delete", "/api/buckets/{name}/uploads/{uploadId}", Op::new("abortUpload", "Abort a multipart upload and drop its parts").params(vec![b(), up(), key_query()])
+            .resp(ok("204", "Aborted", None))),
         ("post", "/api/buckets/{name}/domain", Op::new("linkDomain", "Link a host name to the bucket (served as a website)").params(vec![b()])
             .body("DomainLink", true)
             .resp(ok("200", "The bucket", Some("Bucket")))
@@ -253,10 +276,11 @@ fn schemas() -> Value {
         "pendingBytes": s("integer"), "maxSizeBytes": ns("integer"), "maxObjects": ns("integer"),
         "sizeUsedPercent": ns("number"), "objectsUsedPercent": ns("number"),
         "requests": s("integer"), "errors": s("integer"), "bytesIn": s("integer"), "bytesOut": s("integer")}});
-    json!({
+    let mut v = json!({
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message"],
-            "properties": {"code": s("string"), "message": s("string")}}}},
+            "properties": {"code": s("string"), "message": s("string"),
+                "field": {"type": "string", "description": "The request field the error is about"}}}}},
         "BucketCreate": {"type": "object", "additionalProperties": false, "required": ["name"], "properties": {
             "name": bucket_name, "owner": {"type": "string", "description": "Owner user id (admin only)"},
             "team": id, "workspace": id, "description": s("string"),
@@ -318,7 +342,11 @@ fn schemas() -> Value {
         "PresignRequest": {"type": "object", "additionalProperties": false, "required": ["key"], "properties": {
             "key": {"type": "string", "minLength": 1, "maxLength": 1024},
             "expiresIn": {"type": "integer", "minimum": 1, "maximum": 604_800, "default": 3600,
-                "description": "Validity in seconds (at most 7 days)"}}},
+                "description": "Validity in seconds (at most 7 days)"},
+            "disposition": {"type": "string", "enum": ["attachment", "inline"],
+                "description": "Downloads only: answered as Content-Disposition (response-content-disposition)"},
+            "filename": {"type": "string", "minLength": 1, "maxLength": 255,
+                "description": "Downloads only: the saved file name (default: the key's last segment); no control characters"}}},
         "PresignedUrl": {"type": "object", "required": ["url", "method", "expiresAt"], "properties": {
             "url": s("string"), "method": {"type": "string", "enum": ["GET", "PUT"]},
             "expiresAt": {"type": "string", "format": "date-time"}}},
@@ -341,13 +369,50 @@ fn schemas() -> Value {
             "keys": {"type": "array", "items": schema_ref("AccessKey")}}},
         "NewAccessKey": {"type": "object", "required": ["accessKey", "secretKey", "userId"], "properties": {
             "accessKey": s("string"), "secretKey": s("string"), "userId": s("string")}},
+        "KeyPatch": {"type": "object", "additionalProperties": false, "required": ["disabled"], "properties": {
+            "disabled": s("boolean")}},
+    });
+    if let (Some(all), Value::Object(more)) = (v.as_object_mut(), console_schemas()) {
+        all.extend(more);
+    }
+    v
+}
+
+/// Schemas of the console's routes (a second `json!`: one would hit the macro recursion limit).
+fn console_schemas() -> Value {
+    let s = |t: &str| json!({"type": t});
+    let ns = |t: &str| json!({"type": t, "nullable": true});
+    json!({
+        "UploadCreate": {"type": "object", "additionalProperties": false, "required": ["key"], "properties": {
+            "key": {"type": "string", "minLength": 1, "maxLength": 1024},
+            "contentType": {"type": "string", "maxLength": 256}}},
+        "UploadCreated": {"type": "object", "required": ["uploadId", "key"], "properties": {
+            "uploadId": s("string"), "key": s("string")}},
+        "PartsPresign": {"type": "object", "additionalProperties": false, "required": ["key", "partNumbers"], "properties": {
+            "key": {"type": "string", "minLength": 1, "maxLength": 1024},
+            "partNumbers": {"type": "array", "minItems": 1, "maxItems": 1000,
+                "items": {"type": "integer", "minimum": 1, "maximum": 10_000}},
+            "expiresIn": {"type": "integer", "minimum": 1, "maximum": 604_800, "default": 3600}}},
+        "PartUrls": {"type": "object", "required": ["parts", "expiresAt"], "properties": {
+            "parts": {"type": "array", "items": {"type": "object", "required": ["partNumber", "url"], "properties": {
+                "partNumber": s("integer"), "url": s("string")}}},
+            "expiresAt": {"type": "string", "format": "date-time"}}},
+        "PartList": {"type": "object", "required": ["parts"], "properties": {
+            "parts": {"type": "array", "items": {"type": "object", "properties": {
+                "partNumber": s("integer"), "etag": ns("string"), "size": ns("integer")}}}}},
+        "UploadComplete": {"type": "object", "additionalProperties": false, "required": ["key", "parts"], "properties": {
+            "key": {"type": "string", "minLength": 1, "maxLength": 1024},
+            "parts": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": {"type": "object",
+                "additionalProperties": false, "required": ["partNumber", "etag"], "properties": {
+                    "partNumber": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                    "etag": {"type": "string", "minLength": 1, "maxLength": 258}}}}}},
+        "UploadCompleted": {"type": "object", "required": ["key", "etag", "versionId"], "properties": {
+            "key": s("string"), "etag": ns("string"), "versionId": ns("string")}},
         "ConsoleConfig": {"type": "object", "required": ["s3Endpoint", "region", "baseDomain", "websiteBaseDomain", "version"], "properties": {
             "s3Endpoint": s("string"), "region": s("string"), "baseDomain": s("string"),
             "websiteBaseDomain": s("string"), "version": s("string")}},
         "Whoami": {"type": "object", "required": ["admin", "user", "accessKey"], "properties": {
             "admin": s("boolean"), "user": ns("string"), "accessKey": ns("string")}},
-        "KeyPatch": {"type": "object", "additionalProperties": false, "required": ["disabled"], "properties": {
-            "disabled": s("boolean")}},
     })
 }
 

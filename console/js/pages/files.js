@@ -125,7 +125,7 @@ export async function filesTab(ctx) {
   drawResume();
 
   // ---- listing
-  async function load(reset) {
+  async function load(reset, render = true) {
     if (view.loading) return;
     view.loading = true;
     try {
@@ -143,11 +143,20 @@ export async function filesTab(ctx) {
     } finally {
       view.loading = false;
     }
-    draw();
+    if (render) draw();
   }
 
+  // Fetches every remaining page, then draws once (drawing per page would be quadratic).
   async function loadAll() {
-    while (view.truncated && panel.isConnected) await load(false);
+    clear(more, loading('Loading every object…'));
+    while (view.truncated && panel.isConnected) {
+      const before = view.objects.length;
+      await load(false, false);
+      if (view.objects.length === before && view.truncated && view.loading === false && !view.token) break;
+      const status = more.querySelector('.loading span:last-child');
+      if (status) status.textContent = `Loaded ${formatCount(view.objects.length)} objects…`;
+    }
+    draw();
   }
 
   function sorted() {

@@ -150,9 +150,9 @@ export async function filesTab(ctx) {
   async function loadAll() {
     clear(more, loading('Loading every object…'));
     while (view.truncated && panel.isConnected) {
-      const before = view.objects.length;
+      const token = view.token;
       await load(false, false);
-      if (view.objects.length === before && view.truncated && view.loading === false && !view.token) break;
+      if (view.truncated && view.token === token) break; // the page failed: stop, its error is shown
       const status = more.querySelector('.loading span:last-child');
       if (status) status.textContent = `Loaded ${formatCount(view.objects.length)} objects…`;
     }

@@ -88,7 +88,7 @@ export function logo() {
 
 // ---- toasts
 let toastHost;
-export function toast(message, kind = 'info', { timeout = kind === 'error' ? 8000 : 4000 } = {}) {
+export function toast(message, kind = 'info', { timeout = kind === 'error' ? 8000 : 3000 } = {}) {
   if (!toastHost) {
     toastHost = h('div.toasts', { role: 'region', 'aria-label': 'Notifications' });
     document.body.append(toastHost);
@@ -97,6 +97,7 @@ export function toast(message, kind = 'info', { timeout = kind === 'error' ? 800
   const t = h(`div.toast.toast-${kind}`, { role: kind === 'error' ? 'alert' : 'status' },
     icon(kind === 'error' ? 'x' : kind === 'ok' ? 'check' : 'info', 'toast-icon'), h('span.toast-text', message), close);
   toastHost.append(t);
+  while (toastHost.children.length > 3) toastHost.firstChild.remove();
   if (timeout) setTimeout(() => t.remove(), timeout);
   return t;
 }

@@ -275,11 +275,11 @@ export class Uploader extends EventTarget {
 
   /** Totals over the tasks that are not cancelled. */
   totals() {
-    const live = this.tasks.filter((t) => t.state !== 'cancelled');
+    const live = this.tasks.filter((t) => t.state !== 'cancelled' && t.state !== 'error');
     const size = live.reduce((s, t) => s + t.size, 0);
     const loaded = live.reduce((s, t) => s + t.loaded, 0);
     const speed = live.filter((t) => t.state === 'uploading').reduce((s, t) => s + t.speed, 0);
-    return { size, loaded, speed, eta: eta(size - loaded, speed), active: live.filter((t) => t.state === 'uploading' || t.state === 'queued').length, failed: live.filter((t) => t.state === 'error').length, done: live.filter((t) => t.state === 'done').length, count: live.length };
+    return { size, loaded, speed, eta: eta(size - loaded, speed), active: live.filter((t) => t.state === 'uploading' || t.state === 'queued').length, failed: this.tasks.filter((t) => t.state === 'error').length, done: live.filter((t) => t.state === 'done').length, count: live.length };
   }
 
   cancelAll() { for (const t of this.tasks) t.cancel(); }

@@ -41,7 +41,7 @@ export async function domainsTab({ panel, bucket, state }) {
         } }, 'Unlink')),
       h('p.small.muted', 'Create this DNS record at your DNS provider:'),
       h('table.table.dns', h('thead', h('tr', h('th', 'Type'), h('th', 'Name'), h('th', 'Value'))),
-        h('tbody', h('tr', h('td', 'CNAME'), h('td.mono', d), h('td.mono', target)))),
+        h('tbody', h('tr', h('td', recordType(target)), h('td.mono', d), h('td.mono', target)))),
       copyRow('Website URL', `${scheme}//${d}${port}/`),
       h('p.small.muted', 'Check it: ', h('code', `curl -I ${scheme}//${d}${port}/`)))))
     : emptyState('globe', 'No domains linked', 'Link a host name to serve this bucket as a website at your own domain.');
@@ -56,4 +56,11 @@ function answers(bucket, d) {
   const info = bucket.domainStatus?.[d];
   if (!info) return badge(bucket.publicRead ? 'linked' : 'linked · private', bucket.publicRead ? 'ok' : 'warn');
   return info.answers ? badge('answers here', 'ok') : badge(info.message || 'not answering', 'warn');
+}
+
+/** A for an IPv4 address, AAAA for IPv6, CNAME for a host name. */
+export function recordType(target) {
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(target)) return 'A';
+  if (target.includes(':') || target.startsWith('[')) return 'AAAA';
+  return 'CNAME';
 }

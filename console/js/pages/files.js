@@ -90,7 +90,6 @@ export async function filesTab(ctx) {
       uploader.add(file, key);
       n++;
     }
-    if (n) toast(`Uploading ${n} file${n > 1 ? 's' : ''} to ${b}/${prefix}`, 'info', { timeout: 2500 });
   }
 
   // refresh the listing when uploads land in this folder
@@ -391,11 +390,12 @@ const UploadPanel = {
       document.body.append(this.el);
     }
     const live = tasks.filter((t) => t.state !== 'cancelled');
-    const size = live.reduce((s, t) => s + t.size, 0);
-    const loaded = live.reduce((s, t) => s + t.loaded, 0);
+    const failed = live.filter((t) => t.state === 'error').length;
+    const counted = live.filter((t) => t.state !== 'error'); // a refused file adds no progress
+    const size = counted.reduce((s, t) => s + t.size, 0);
+    const loaded = counted.reduce((s, t) => s + t.loaded, 0);
     const speed = live.filter((t) => t.state === 'uploading').reduce((s, t) => s + t.speed, 0);
     const active = live.filter((t) => t.state === 'uploading' || t.state === 'queued').length;
-    const failed = live.filter((t) => t.state === 'error').length;
     const pct = size ? Math.floor((loaded / size) * 100) : (active ? 0 : 100);
     // Fold the list away a moment after everything finished well, so it covers no rows.
     if (active) { clearTimeout(this.foldTimer); this.foldTimer = null; this.el.classList.remove('collapsed'); this.wasActive = true; }
@@ -418,7 +418,7 @@ const UploadPanel = {
       h('ul.upload-list', tasks.slice(-200).reverse().map((t) => this.row(t))));
   },
   row(t) {
-    const pct = t.size ? Math.floor((t.loaded / t.size) * 100) : (t.state === 'done' ? 100 : 0);
+    const pct = t.state === 'error' ? 0 : t.size ? Math.floor((t.loaded / t.size) * 100) : (t.state === 'done' ? 100 : 0);
     const fill = h('span.progress-fill');
     fill.style.width = `${pct}%`;
     const status = {

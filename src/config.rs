@@ -44,6 +44,8 @@ pub struct Config {
     pub limits: Limits,
     /// Embedded backend tuning.
     pub embedded: EmbeddedConfig,
+    /// Per-bucket stats history (the console's charts).
+    pub stats: StatsConfig,
 }
 
 /// Limits on connections and request sizes.
@@ -94,6 +96,7 @@ impl Default for Config {
             tls: None,
             limits: Limits::default(),
             embedded: EmbeddedConfig::default(),
+            stats: StatsConfig::default(),
         }
     }
 }
@@ -117,6 +120,20 @@ impl Default for EmbeddedConfig {
             inline_threshold_bytes: 64 << 10,
             read_chunk_bytes: 1 << 20,
         }
+    }
+}
+
+/// The stats history sampler.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatsConfig {
+    /// Seconds between two samples of every bucket's usage and request counters (at least 1).
+    pub sample_secs: u64,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self { sample_secs: 60 }
     }
 }
 
@@ -180,6 +197,7 @@ mod tests {
         assert_eq!(c.bind_address, d.bind_address);
         assert_eq!(c.idle_timeout_secs, d.idle_timeout_secs);
         assert_eq!(c.ready_timeout_secs, d.ready_timeout_secs);
+        assert_eq!(config.stats.sample_secs, defaults.stats.sample_secs);
     }
 
     #[test]

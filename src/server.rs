@@ -188,6 +188,10 @@ impl App {
     ) {
         let app = Arc::new(self);
         crate::backend::container::lifecycle::spawn_background((*app.gateway).clone());
+        let sampler = crate::control::history::spawn_sampler(
+            app.gateway.clone(),
+            Duration::from_secs(app.config.stats.sample_secs.max(1)),
+        );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut tasks = vec![
             tokio::spawn(accept_loop(
@@ -220,6 +224,7 @@ impl App {
         for t in tasks {
             let _ = t.await;
         }
+        sampler.abort();
     }
 }
 

@@ -577,3 +577,77 @@ async fn quotas_refuse_uploads_and_parts() {
     let got = api.create_upload(&alice, &full, "two").await;
     assert_error(&got, 403, "QuotaExceeded", None);
 }
+
+#[tokio::test]
+async fn stats_history_follows_usage() {
+    let api = Api::start_with("[stats]\nsample_secs = 1\n").await;
+    let alice = api.user("alice").await;
+    let bob = api.user("bob").await;
+    let bucket = api.bucket(&alice, json!({})).await;
+    let (ak, sk) = alice.split_once(':').unwrap();
+    let s3 = api.server.client_with(ak, sk);
+    let sizes = [10usize, 200, 3000];
+    for (i, n) in sizes.iter().enumerate() {
+        s3.put_object()
+            .bucket(&bucket)
+            .key(format!("k{i}"))
+            .body(vec![7u8; *n].into())
+            .send()
+            .await
+            .unwrap();
+    }
+    let total: usize = sizes.iter().sum();
+    let path = format!("/api/buckets/{bucket}/stats/history?range=1h");
+    // Samples are taken every second: wait (bounded) for one that has seen all three PUTs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let points = loop {
+        let (s, v) = send(api.call(&alice, Method::GET, &path)).await;
+        assert_eq!(s, 200, "{v}");
+        let points = v["points"].as_array().unwrap().clone();
+        if points.last().is_some_and(|p| p["objects"] == 3) {
+            break points;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no sample with 3 objects: {v}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    let last = points.last().unwrap();
+    assert_eq!(last["bytes"], total as u64, "{last}");
+    assert!(last["t"].as_str().unwrap().ends_with('Z'), "{last}");
+    // Counters are per interval: over all points they add up to at least the three PUTs.
+    let requests: u64 = points.iter().map(|p| p["requests"].as_u64().unwrap()).sum();
+    let bytes_in: u64 = points.iter().map(|p| p["bytesIn"].as_u64().unwrap()).sum();
+    assert!(requests >= 3, "{points:?}");
+    assert!(bytes_in >= total as u64, "{points:?}");
+    let times: Vec<&str> = points.iter().map(|p| p["t"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+
+    // Hourly points carry the same usage.
+    let (s, v) = send(api.call(
+        &alice,
+        Method::GET,
+        &format!("/api/buckets/{bucket}/stats/history?range=90d"),
+    ))
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let hourly = v["points"].as_array().unwrap();
+    assert!(!hourly.is_empty(), "{v}");
+    assert_eq!(hourly.last().unwrap()["bytes"], total as u64);
+
+    for bad in ["bad", "", "1d", "1h%00"] {
+        let got = send(api.call(
+            &alice,
+            Method::GET,
+            &format!("/api/buckets/{bucket}/stats/history?range={bad}"),
+        ))
+        .await;
+        assert_error(&got, 400, "InvalidArgument", Some("range"));
+    }
+    let got = send(api.call(&bob, Method::GET, &path)).await;
+    assert_error(&got, 404, "NoSuchBucket", None);
+    let got = send(api.http.get(format!("{}{path}", api.server.admin_endpoint))).await;
+    assert_error(&got, 401, "Unauthorized", None);
+    api.server.assert_no_panics();
+}

@@ -11,6 +11,7 @@ mod auth;
 mod buckets;
 mod console;
 mod error;
+mod history;
 mod objects;
 pub mod openapi;
 mod presign;
@@ -71,6 +72,7 @@ route_table! {
     post "/api/buckets/{name}/start" => buckets::start;
     post "/api/buckets/{name}/stop" => buckets::stop;
     get "/api/buckets/{name}/stats" => buckets::stats;
+    get "/api/buckets/{name}/stats/history" => history::get;
     post "/api/buckets/{name}/sync" => buckets::sync;
     get "/api/buckets/{name}/objects" => objects::list;
     post "/api/buckets/{name}/objects" => objects::upload;

@@ -178,6 +178,10 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
             .resp(ok("200", "The bucket", Some("Bucket")))),
         ("get", "/api/buckets/{name}/stats", Op::new("getBucketStats", "Usage and limits").params(vec![b()])
             .resp(ok("200", "Stats", Some("BucketStats")))),
+        ("get", "/api/buckets/{name}/stats/history", Op::new("getBucketStatsHistory",
+                "Usage and request counters over time: every sample (default each minute) for the last hour or day, hourly points for 7 or 90 days; counters are per interval")
+            .params(vec![b(), query_param("range", json!({"type": "string", "enum": ["1h", "24h", "7d", "90d"], "default": "24h"}), "Window")])
+            .resp(ok("200", "Points, oldest first", Some("StatsHistory")))),
         ("post", "/api/buckets/{name}/sync", Op::new("syncBucket", "Recompute usage from what the backend stores").params(vec![b()])
             .resp(ok("200", "Recomputed stats", Some("BucketStats")))),
         ("get", "/api/buckets/{name}/objects", Op::new("listObjects", "List objects (ListObjectsV2)").params(vec![
@@ -408,6 +412,12 @@ fn console_schemas() -> Value {
                     "etag": {"type": "string", "minLength": 1, "maxLength": 258}}}}}},
         "UploadCompleted": {"type": "object", "required": ["key", "etag", "versionId"], "properties": {
             "key": s("string"), "etag": ns("string"), "versionId": ns("string")}},
+        "StatsHistory": {"type": "object", "required": ["range", "points"], "properties": {
+            "range": s("string"),
+            "points": {"type": "array", "items": {"type": "object",
+                "required": ["t", "objects", "bytes", "requests", "errors", "bytesIn", "bytesOut"], "properties": {
+                    "t": {"type": "string", "format": "date-time"}, "objects": s("integer"), "bytes": s("integer"),
+                    "requests": s("integer"), "errors": s("integer"), "bytesIn": s("integer"), "bytesOut": s("integer")}}}}},
         "ConsoleConfig": {"type": "object", "required": ["s3Endpoint", "region", "baseDomain", "websiteBaseDomain", "version"], "properties": {
             "s3Endpoint": s("string"), "region": s("string"), "baseDomain": s("string"),
             "websiteBaseDomain": s("string"), "version": s("string")}},

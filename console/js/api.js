@@ -37,7 +37,10 @@ function authHeader(auth) {
 }
 
 /** One API call. `auth` defaults to the session's credentials. */
-export async function api(method, path, body, { auth = session.get(), signal } = {}) {
+export async function api(method, path, body, opts = {}) {
+  const fromSession = !('auth' in opts);
+  const auth = fromSession ? session.get() : opts.auth;
+  const { signal } = opts;
   const headers = { Accept: 'application/json', ...authHeader(auth) };
   let payload;
   if (body !== undefined) {
@@ -58,7 +61,7 @@ export async function api(method, path, body, { auth = session.get(), signal } =
   if (!res.ok) {
     const e = data?.error || {};
     const err = new ApiError(res.status, e.code || `HTTP${res.status}`, e.message || res.statusText || 'Request failed', e.field);
-    if (res.status === 401 && auth === session.get()) onUnauthorized(err);
+    if (res.status === 401 && fromSession) onUnauthorized(err);
     throw err;
   }
   return data;

@@ -125,7 +125,7 @@ before(async () => {
   admin = `http://127.0.0.1:${p2}`;
   // The admin origin must be one of the console origins the S3 listener's CORS allows.
   const cfg = join(work, 'bucketgate.toml');
-  writeFileSync(cfg, `console_origins = ["${admin}"]\n`);
+  writeFileSync(cfg, `console_origins = ["${admin}"]\n\n[stats]\nsample_secs = 1\n`);
   server = spawn(BIN, ['serve', '-c', cfg, '--data-dir', dataDir, '--listen', `127.0.0.1:${p1}`, '--admin-listen', `127.0.0.1:${p2}`], {
     env: { ...process.env, BUCKETGATE_ADMIN_TOKEN: TOKEN, BUCKETGATE_ROOT_ACCESS_KEY: ROOT_AK, BUCKETGATE_ROOT_SECRET_KEY: ROOT_SK, RUST_LOG: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -396,15 +396,24 @@ test('domain link and unlink', async () => {
   await page.fill('#f-domain', 'assets.example.com');
   await page.keyboard.press('Enter');
   await page.waitForSelector('li.domain[data-domain="assets.example.com"]');
-  assert.match(await page.textContent('li.domain'), /\bA\b.*assets\.example\.com.*127\.0\.0\.1/);
+  assert.deepEqual(await page.$$eval('li.domain table.dns tbody td', (t) => t.map((x) => x.textContent)), ['A', 'assets.example.com', '127.0.0.1']);
   await shot('17-domains');
   assert.deepEqual((await apiCall('GET', '/api/buckets/photos')).body.domains, ['assets.example.com']);
 });
 
-test('stats page and the bucket list with usage', async () => {
+test('stats page with charts from the history, and the bucket list with usage', async () => {
+  // samples are taken every second here ([stats] sample_secs = 1): wait for two of them
+  for (let i = 0; ; i++) {
+    const r = await apiCall('GET', '/api/buckets/photos/stats/history?range=1h');
+    assert.equal(r.status, 200);
+    if (r.body.points.length >= 2) break;
+    assert.ok(i < 200, 'two history samples within 20 s');
+    await new Promise((res) => setTimeout(res, 100));
+  }
   await page.goto(`${admin}/#/b/photos/stats`);
   await page.waitForSelector('.stats-grid .stat');
-  await page.waitForSelector('.charts .card, .charts .empty');
+  await page.waitForSelector('.charts .chart-line');
+  assert.equal(await page.$$eval('.charts svg.chart', (s) => s.length), 4);
   await shot('18-stats');
   await page.goto(`${admin}/#/buckets`);
   await page.waitForSelector('tr[data-bucket="photos"]');

@@ -121,7 +121,7 @@ async fn checked(resp: Response) -> Result<Response> {
             ))
         })
         .unwrap_or_else(|| (status.to_string(), text));
-    bail!("{code}: {message} (HTTP {})", status.as_u16())
+    bail!("{code}: {message}")
 }
 
 /// Percent-encodes one path segment.
@@ -135,13 +135,13 @@ fn key_path(key: &str) -> String {
 }
 
 /// Runs one client command.
-pub async fn run(g: GlobalArgs, cmd: Command) -> Result<()> {
-    let c = Client::new(&g)?;
+pub async fn run(cmd: Command) -> Result<()> {
+    let c = Client::new(cmd.global())?;
     match cmd {
-        Command::Bucket(b) => bucket(&c, b).await,
-        Command::Object(o) => object(&c, o).await,
+        Command::Bucket(b) => bucket(&c, b.cmd).await,
+        Command::Object(o) => object(&c, o.cmd).await,
         Command::Presign(p) => {
-            let (kind, a) = match p {
+            let (kind, a) = match p.cmd {
                 PresignCmd::Get(a) => ("download", a),
                 PresignCmd::Put(a) => ("upload", a),
             };
@@ -157,7 +157,7 @@ pub async fn run(g: GlobalArgs, cmd: Command) -> Result<()> {
             Ok(())
         }
         Command::Domain(d) => {
-            let v = match d {
+            let v = match d.cmd {
                 DomainCmd::Link { bucket, domain } => {
                     let path = format!("/api/buckets/{}/domain", seg(&bucket));
                     c.send(Method::POST, &path, Some(json!({ "domain": domain })))
@@ -172,8 +172,8 @@ pub async fn run(g: GlobalArgs, cmd: Command) -> Result<()> {
             output(&c, &v, print_bucket);
             Ok(())
         }
-        Command::User(u) => user(&c, u).await,
-        Command::Key(k) => key(&c, k).await,
+        Command::User(u) => user(&c, u.cmd).await,
+        Command::Key(k) => key(&c, k.cmd).await,
     }
 }
 

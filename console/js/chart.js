@@ -18,7 +18,7 @@ function el(tag, attrs, text) {
 }
 
 /** A labelled chart: title, last value, area under the line, y max and time span. */
-export function lineChart({ title, points, format, width = 560, height = 140 }) {
+export function lineChart({ title, points, format, width = 400, height = 130 }) {
   const max = Math.max(0, ...points.map((p) => p.v));
   const svg = el('svg', { class: 'chart', viewBox: `0 0 ${width} ${height + 20}`, role: 'img', 'aria-label': `${title}: ${points.length ? format(points[points.length - 1].v) : 'no data'}` });
   for (let i = 0; i <= 3; i++) svg.append(el('line', { class: 'chart-grid', x1: 0, x2: width, y1: (height / 3) * i, y2: (height / 3) * i }));
@@ -31,7 +31,9 @@ export function lineChart({ title, points, format, width = 560, height = 140 }) 
   }
   svg.append(el('text', { class: 'chart-label', x: 4, y: 12 }, format(max)));
   if (points.length) {
-    const fmt = (t) => new Date(t).toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+    const span = points[points.length - 1].t - points[0].t;
+    const opts = span < 3600e3 ? { hour: '2-digit', minute: '2-digit', second: '2-digit' } : span < 86400e3 ? { hour: '2-digit', minute: '2-digit' } : { month: 'short', day: 'numeric', hour: '2-digit' };
+    const fmt = (t) => new Date(t).toLocaleString([], opts);
     svg.append(el('text', { class: 'chart-label', x: 0, y: height + 16 }, fmt(points[0].t)));
     svg.append(el('text', { class: 'chart-label', x: width, y: height + 16, 'text-anchor': 'end' }, fmt(points[points.length - 1].t)));
   }

@@ -130,13 +130,13 @@ export function createDialog(state, onCreated) {
   const body = h('div.form-grid',
     nameField,
     field({ label: 'Description', name: 'description', input: desc }),
-    h('div.row2', field({ label: 'Backend', name: 'backend', input: backend }), profileField, profileList),
+    h('div.row2', field({ label: 'Backend', name: 'backend', input: backend }), field({ label: 'Encryption', name: 'encryption', input: enc })),
+    profileField, profileList,
     h('div.row2', sizeField, field({ label: 'Quota: objects', name: 'maxObjects', input: maxObjects })),
     h('fieldset.toggles', h('legend', 'Access and protection'),
-      toggle({ label: 'Public read', name: 'publicRead', hint: 'Anyone with a link can download objects.' }),
-      toggle({ label: 'Public list', name: 'publicList', hint: 'Anyone can list the keys (needs public read).' }),
-      toggle({ label: 'Versioning', name: 'versioning', hint: 'Keep every version of an object.' })),
-    field({ label: 'Encryption', name: 'encryption', input: enc }));
+      toggle({ label: 'Public read', name: 'publicRead', hint: 'Anyone with a link can download.' }),
+      toggle({ label: 'Public list', name: 'publicList', hint: 'Anyone can list keys.' }),
+      toggle({ label: 'Versioning', name: 'versioning', hint: 'Keep every version.' })));
   name.addEventListener('input', () => {
     const err = name.value ? bucketNameError(name.value) : null;
     setFieldError(form, 'name', err);

@@ -169,6 +169,7 @@ export async function filesTab(ctx) {
   }
 
   function draw() {
+    const t0 = performance.now();
     const { objs, dirs } = sorted();
     updateSelection();
     if (!view.folders.length && !view.objects.length) {
@@ -185,6 +186,7 @@ export async function filesTab(ctx) {
     for (const p of dirs) frag.append(folderRow(p));
     for (const o of objs) frag.append(objectRow(o));
     tbody.append(frag);
+    list.dataset.drawMs = String(Math.round(performance.now() - t0)); // read by the browser tests
     clear(list, h('table.table.files', h('caption.sr-only', `Contents of ${b}/${prefix}`),
       h('thead', h('tr', h('th.check', all), h('th', { scope: 'col' }, 'Name'), h('th.num', { scope: 'col' }, 'Size'), h('th', { scope: 'col' }, 'Modified'), h('th', { scope: 'col' }, h('span.sr-only', 'Actions')))),
       tbody));

@@ -30,12 +30,12 @@ export async function statsTab({ panel, bucket }) {
   try {
     const { points } = await api.statsHistory(b, range);
     const series = (k) => points.map((p) => ({ t: Date.parse(p.t), v: p[k] ?? 0 }));
-    // Counters are cumulative per sample interval or totals; show what the API gives.
+    // objects/bytes are usage at each point; the counters are per interval (since the previous point).
     clear(charts,
       h('figure.card', h('figcaption', 'Stored bytes'), lineChart({ title: 'Stored bytes', points: series('bytes'), format: formatBytes })),
       h('figure.card', h('figcaption', 'Objects'), lineChart({ title: 'Objects', points: series('objects'), format: formatCount })),
-      h('figure.card', h('figcaption', 'Requests'), lineChart({ title: 'Requests', points: series('requests'), format: formatCount })),
-      h('figure.card', h('figcaption', 'Bytes in'), lineChart({ title: 'Bytes in', points: series('bytesIn'), format: formatBytes })));
+      h('figure.card', h('figcaption', 'Requests per interval'), lineChart({ title: 'Requests per interval', points: series('requests'), format: formatCount })),
+      h('figure.card', h('figcaption', 'Bytes received per interval'), lineChart({ title: 'Bytes received per interval', points: series('bytesIn'), format: formatBytes })));
   } catch (e) {
     clear(charts, h('div.empty', h('p', e.status === 404 ? 'This gateway keeps no history yet.' : `History unavailable: ${e.message}`)));
   }

@@ -162,8 +162,9 @@ export async function filesTab(ctx) {
     const f = view.filter;
     const objs = view.objects.filter((o) => !f || o.key.slice(prefix.length).toLowerCase().includes(f));
     const dirs = view.folders.filter((p) => !f || p.slice(prefix.length).toLowerCase().includes(f));
-    const cmp = { name: (a, c) => a.key.localeCompare(c.key), size: (a, c) => a.size - c.size, date: (a, c) => (a.lastModified || '').localeCompare(c.lastModified || '') }[view.sort];
-    objs.sort((a, c) => cmp(a, c) * view.dir || a.key.localeCompare(c.key));
+    const byName = (a, c) => (a.key < c.key ? -1 : a.key > c.key ? 1 : 0); // S3's own order (bytes)
+    const cmp = { name: byName, size: (a, c) => a.size - c.size, date: (a, c) => (a.lastModified || '').localeCompare(c.lastModified || '') }[view.sort];
+    objs.sort((a, c) => cmp(a, c) * view.dir || byName(a, c));
     if (view.sort === 'name' && view.dir < 0) dirs.reverse();
     return { objs, dirs };
   }
@@ -203,19 +204,57 @@ export async function filesTab(ctx) {
       h('td.num.muted', '—'), h('td.muted', '—'), h('td'));
   }
 
-  function objectRow(o) {
-    const name = o.key.slice(prefix.length);
-    const cb = h('input', { type: 'checkbox', 'aria-label': `Select ${name}`, checked: view.selected.has(o.key), onchange: () => { cb.checked ? view.selected.add(o.key) : view.selected.delete(o.key); updateSelection(); } });
-    return h('tr', { dataset: { key: o.key }, class: view.selected.has(o.key) ? 'selected' : null },
-      h('td.check', cb),
-      h('td.name-cell', h('button.obj-link.linklike', { type: 'button', onclick: () => preview(o) }, icon('file'), h('span', name))),
-      h('td.num', formatBytes(o.size)),
-      h('td', h('time.small', { datetime: o.lastModified }, formatDate(o.lastModified))),
-      h('td.actions',
-        h('button.icon-btn', { type: 'button', 'aria-label': `Download ${name}`, title: 'Download', onclick: () => download(b, o.key) }, icon('download')),
-        h('button.icon-btn', { type: 'button', 'aria-label': `Share ${name}`, title: 'Share link', onclick: () => shareDialog(b, o.key) }, icon('share')),
-        h('button.icon-btn', { type: 'button', 'aria-label': `Details of ${name}`, title: 'Details', onclick: () => detailsDialog(b, o.key) }, icon('info'))));
+  // Rows are clones of one template with delegated events: 10,000 rows draw several times
+  // faster than building each element (and its listeners) one by one.
+  const byKey = new Map();
+  let rowTpl;
+  function template() {
+    const btn = (act, ic, title) => h('button.icon-btn', { type: 'button', title, dataset: { act } }, icon(ic));
+    return h('tr', h('td.check', h('input', { type: 'checkbox' })),
+      h('td.name-cell', h('button.obj-link.linklike', { type: 'button', dataset: { act: 'preview' } }, icon('file'), h('span'))),
+      h('td.num'), h('td', h('time.small')),
+      h('td.actions', btn('download', 'download', 'Download'), btn('share', 'share', 'Share link'), btn('details', 'info', 'Details')));
   }
+  function objectRow(o) {
+    rowTpl ||= template();
+    byKey.set(o.key, o);
+    const name = o.key.slice(prefix.length);
+    const tr = rowTpl.cloneNode(true);
+    tr.dataset.key = o.key;
+    if (view.selected.has(o.key)) tr.className = 'selected';
+    const cb = tr.firstChild.firstChild;
+    cb.checked = view.selected.has(o.key);
+    cb.setAttribute('aria-label', `Select ${name}`);
+    tr.children[1].firstChild.lastChild.textContent = name;
+    tr.children[2].textContent = formatBytes(o.size);
+    const time = tr.children[3].firstChild;
+    time.textContent = formatDate(o.lastModified);
+    if (o.lastModified) time.setAttribute('datetime', o.lastModified);
+    const [dl, sh, de] = tr.children[4].children;
+    dl.setAttribute('aria-label', `Download ${name}`);
+    sh.setAttribute('aria-label', `Share ${name}`);
+    de.setAttribute('aria-label', `Details of ${name}`);
+    return tr;
+  }
+  list.addEventListener('click', (e) => {
+    const btn = e.target.closest('button[data-act]');
+    const tr = btn?.closest('tr[data-key]');
+    const o = tr && byKey.get(tr.dataset.key);
+    if (!o) return;
+    const act = btn.dataset.act;
+    if (act === 'preview') preview(o);
+    else if (act === 'download') download(b, o.key);
+    else if (act === 'share') shareDialog(b, o.key);
+    else if (act === 'details') detailsDialog(b, o.key);
+  });
+  list.addEventListener('change', (e) => {
+    const cb = e.target;
+    const tr = cb.closest?.('tbody tr[data-key]');
+    if (!tr || cb.type !== 'checkbox') return;
+    if (cb.checked) view.selected.add(tr.dataset.key);
+    else view.selected.delete(tr.dataset.key);
+    updateSelection();
+  });
 
   function updateSelection() {
     const n = view.selected.size;

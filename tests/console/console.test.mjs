@@ -489,6 +489,7 @@ test('narrow screen and light mode', async () => {
   await shot('25-files-375px-light', p);
   await p.goto(`${admin}/#/b/photos/overview`);
   await p.waitForSelector('.snippet');
+  assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'connect page fits 375 px');
   await shot('26-connect-375px-light', p);
   await p.click('.signout');
   await p.waitForSelector('.signin-card');

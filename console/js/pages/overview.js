@@ -65,7 +65,13 @@ export async function overviewTab({ panel, bucket, state }) {
   const cfg = state.config || {};
   const saved = JSON.parse(sessionStorage.getItem(`bucketgate.newsecret.${bucket.name}`) || 'null');
   const auth = api.session.get();
-  const accessKey = saved?.accessKey || auth?.accessKey || bucket.grants?.[0]?.accessKey || (state.me?.accessKey) || '<your access key>';
+  let accessKey = saved?.accessKey || auth?.accessKey || state.me?.accessKey;
+  if (!accessKey && state.me?.admin) {
+    // The admin token has no key of its own: show one of the owner's active keys.
+    const keys = await api.listKeys(bucket.owner).catch(() => []);
+    accessKey = keys.find((k) => !k.disabled)?.accessKey;
+  }
+  accessKey ||= '<your access key>';
   const endpoint = saved?.endpoint || cfg.s3Endpoint || `${location.protocol}//${location.hostname}:9000`;
   const conn = { endpoint, region: bucket.region, bucket: bucket.name, accessKey, secretKey: saved?.secretKey || auth?.secretKey };
   const snips = snippets(conn);

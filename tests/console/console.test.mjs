@@ -138,6 +138,7 @@ before(async () => {
   ctx.setDefaultTimeout(15000);
   page = await ctx.newPage();
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}\n`));
+  page.on('console', (m) => { if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) logs.push(`pageerror: CSP: ${m.text()}\n`); });
 });
 
 after(async () => {
@@ -195,6 +196,7 @@ test('create a bucket: live validation, API error on the field, Enter submits', 
   await page.fill('#f-description', 'Holiday photos');
   await page.keyboard.press('Enter');
   await page.waitForSelector('.snippet');
+  assert.match(await page.textContent('.grid2 .card'), new RegExp(ROOT_AK), 'connection details name the owner\'s access key');
   await shot('05-bucket-connect');
   for (const label of ['boto3', 'JavaScript', 'Rust', 'rclone']) {
     await page.click(`.snippet-tabs .seg:text("${label}")`);
@@ -525,4 +527,8 @@ test('a 10,000-object prefix renders (time printed)', async () => {
   await page.fill('.files-toolbar input[type=search]', '0999');
   await page.waitForFunction(() => document.querySelectorAll('.files tbody tr').length === 11);
   await shot('28-many-filtered');
+});
+
+test('no script errors and no CSP violations on any page', () => {
+  assert.deepEqual(logs.filter((l) => l.startsWith('pageerror')), []);
 });

@@ -166,7 +166,8 @@ export function createDialog(state, onCreated) {
       try {
         const res = await api.createBucket(req);
         toast(`Bucket ${res.bucket.name} created`, 'ok');
-        if (res.connection?.secretKey) sessionStorage.setItem(`bucketgate.newsecret.${res.bucket.name}`, JSON.stringify(res.connection));
+        // Connection details (with a new key's secret, shown once) for the page that follows.
+        if (res.connection) sessionStorage.setItem(`bucketgate.newsecret.${res.bucket.name}`, JSON.stringify(res.connection));
         onCreated?.();
         go(`/b/${encodeURIComponent(res.bucket.name)}/overview`);
       } catch (e) {

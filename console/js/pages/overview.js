@@ -64,6 +64,8 @@ force_path_style = true
 export async function overviewTab({ panel, bucket, state }) {
   const cfg = state.config || {};
   const saved = JSON.parse(sessionStorage.getItem(`bucketgate.newsecret.${bucket.name}`) || 'null');
+  // A secret is shown on this one visit only.
+  if (saved?.secretKey) sessionStorage.setItem(`bucketgate.newsecret.${bucket.name}`, JSON.stringify({ ...saved, secretKey: undefined }));
   const auth = api.session.get();
   let accessKey = saved?.accessKey || auth?.accessKey || state.me?.accessKey;
   if (!accessKey && state.me?.admin) {

@@ -1,7 +1,7 @@
 // One bucket: a header with its status and tabs (files, overview, settings, domains, stats).
 import * as api from '../api.js';
-import { h, clear, icon, loading, badge } from '../ui.js';
-import { filesPath } from '../router.js';
+import { h, clear, icon, loading, badge, toast, toastError } from '../ui.js';
+import { filesPath, go, currentPath } from '../router.js';
 import { statusBadge, backendLabel } from './buckets.js';
 import { filesTab } from './files.js';
 import { overviewTab } from './overview.js';
@@ -41,8 +41,28 @@ export async function bucketPage(ctx) {
       h('div',
         h('h1', icon('bucket'), h('span', name)),
         h('p.muted.page-sub', bucket.description || h('span.mono', backendLabel(bucket)))),
-      h('div.head-badges', statusBadge(bucket), bucket.publicRead ? badge(bucket.publicList ? 'public list' : 'public read', 'public') : badge('private', 'muted'), bucket.versioning === 'Enabled' ? badge('versioned', 'muted') : null)),
+      h('div.head-badges', lifecycleButton(bucket), statusBadge(bucket), bucket.publicRead ? badge(bucket.publicList ? 'public list' : 'public read', 'public') : badge('private', 'muted'), bucket.versioning === 'Enabled' ? badge('versioned', 'muted') : null)),
     h('nav.tabs', { 'aria-label': 'Bucket sections' }, TABS.map(([id, label, ic]) => h('a.tab', { href: href(id), 'aria-current': id === tab[0] ? 'page' : null }, icon(ic), h('span', label)))),
     panel);
   await tab[3]({ ...ctx, panel, bucket, prefix: params.prefix || '' });
+}
+
+/** Start/stop of a container bucket's own S3 server (other buckets always run). */
+function lifecycleButton(b) {
+  if (b.backend !== 'container') return null;
+  const running = b.status === 'running';
+  return h('button.btn.small', { type: 'button', onclick: async (e) => {
+    const btn = e.currentTarget;
+    btn.disabled = true;
+    btn.classList.add('busy');
+    try {
+      await (running ? api.stopBucket(b.name) : api.startBucket(b.name));
+      toast(`${b.name} ${running ? 'stopped' : 'started'}`, 'ok');
+      go(currentPath());
+    } catch (err) {
+      toastError(err, b.name);
+      btn.disabled = false;
+      btn.classList.remove('busy');
+    }
+  } }, icon(running ? 'stop' : 'play'), running ? 'Stop' : 'Start');
 }

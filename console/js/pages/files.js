@@ -47,7 +47,7 @@ export async function filesTab(ctx) {
     h('a', { href: `#${filesPath(b)}` }, icon('bucket'), b),
     prefix.split('/').filter(Boolean).map((seg, i, all) => [h('span.sep', { 'aria-hidden': 'true' }, '/'),
       i === all.length - 1 ? h('span', { 'aria-current': 'page' }, seg) : h('a', { href: `#${filesPath(b, `${all.slice(0, i + 1).join('/')}/`)}` }, seg)]));
-  const filterInput = h('input.search', { type: 'search', placeholder: 'Filter by name', 'aria-label': 'Filter by name', oninput: () => { view.filter = filterInput.value.toLowerCase(); draw(); } });
+  const filterInput = h('input.search', { type: 'search', placeholder: 'Filter this folder', 'aria-label': 'Filter this folder by name', oninput: () => { view.filter = filterInput.value.toLowerCase(); draw(); } });
   const sortSel = h('select', { 'aria-label': 'Sort', onchange: () => { const [k, d] = sortSel.value.split(':'); view.sort = k; view.dir = Number(d); draw(); } },
     h('option', { value: 'name:1' }, 'Name A–Z'), h('option', { value: 'name:-1' }, 'Name Z–A'), h('option', { value: 'size:-1' }, 'Largest first'), h('option', { value: 'size:1' }, 'Smallest first'), h('option', { value: 'date:-1' }, 'Newest first'), h('option', { value: 'date:1' }, 'Oldest first'));
   const fileInput = h('input.offscreen', { type: 'file', multiple: true, tabindex: '-1', 'aria-hidden': 'true', onchange: () => { addFiles(filesFromInput(fileInput)); fileInput.value = ''; } });

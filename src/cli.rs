@@ -8,6 +8,7 @@ use tokio::io::AsyncWriteExt;
 
 mod args;
 mod output;
+mod upload;
 
 pub use args::*;
 
@@ -327,6 +328,8 @@ async fn object(c: &Client, cmd: ObjectCmd) -> Result<()> {
             file,
             key,
             content_type,
+            parallel,
+            resume,
         } => {
             let f = tokio::fs::File::open(&file)
                 .await
@@ -337,6 +340,41 @@ async fn object(c: &Client, cmd: ObjectCmd) -> Result<()> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .ok_or_else(|| anyhow!("{} has no file name", file.display()))?;
             let key = key.unwrap_or_else(|| file_name.clone());
+            if resume || len >= upload::MULTIPART_THRESHOLD {
+                drop(f);
+                let ct = content_type.or_else(|| {
+                    mime_guess::from_path(&file_name)
+                        .first()
+                        .map(|m| m.to_string())
+                });
+                let done = upload::put(
+                    c,
+                    upload::Upload {
+                        bucket: &bucket,
+                        key: &key,
+                        file: &file,
+                        content_type: ct,
+                        parallel: usize::from(parallel),
+                        resume,
+                    },
+                )
+                .await?;
+                let v = json!({"bucket": bucket, "objects": [
+                    {"key": key, "size": len, "etag": done["etag"], "versionId": done["versionId"]}
+                ]});
+                output(c, &v, |v| {
+                    for o in items(&v["objects"]) {
+                        println!(
+                            "uploaded {}/{} ({} bytes, etag {})",
+                            text(&v["bucket"]),
+                            text(&o["key"]),
+                            text(&o["size"]),
+                            text(&o["etag"])
+                        );
+                    }
+                });
+                return Ok(());
+            }
             let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(f));
             let mut part = reqwest::multipart::Part::stream_with_length(body, len)
                 .file_name(file_name.clone());

@@ -166,7 +166,8 @@ pub struct BucketUpdateArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ObjectCmd {
-    /// Upload a file (streamed).
+    /// Upload a file (streamed; 16 MiB and more as a multipart upload with parts in parallel,
+    /// straight to the S3 listener, with a progress bar on a terminal).
     Put {
         bucket: String,
         file: PathBuf,
@@ -175,6 +176,12 @@ pub enum ObjectCmd {
         key: Option<String>,
         #[arg(long)]
         content_type: Option<String>,
+        /// Parts sent at once by a multipart upload (files of 16 MiB and more).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallel: u16,
+        /// Continue this file's interrupted multipart upload, skipping the parts already sent.
+        #[arg(long)]
+        resume: bool,
     },
     /// Download an object to a file, or to stdout with `-o -` (the default).
     Get {

@@ -69,7 +69,8 @@ async function s3Put(bucket, key, body) {
 
 async function shot(name, p = page, { toasts = false } = {}) {
   if (!toasts) await p.evaluate(() => document.querySelector('.toasts')?.replaceChildren());
-  await p.waitForTimeout(150); // let transitions settle for the picture only
+  // finite animations and transitions (toasts, progress bars) finish before the picture
+  await p.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity));
   await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 

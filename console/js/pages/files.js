@@ -393,7 +393,7 @@ export function shareDialog(bucket, key) {
   const out = h('div.share-out');
   openDialog({
     title: `Share ${baseName(key)}`, submitLabel: 'Create link',
-    body: h('div', h('p.muted', 'Anyone with the link can download this object until it expires, without signing in.'),
+    body: h('div.form-grid', h('p.muted', 'Anyone with the link can download this object until it expires, without signing in.'),
       field({ label: 'Expires after', name: 'expiresIn', input: sel }), out),
     onSubmit: async (form) => {
       const secs = Number(sel.value);

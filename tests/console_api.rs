@@ -651,3 +651,102 @@ async fn stats_history_follows_usage() {
     assert_error(&got, 401, "Unauthorized", None);
     api.server.assert_no_panics();
 }
+
+/// A bucket on another S3 server (the `remote` backend, here a second bucketgate): the API's
+/// upload routes reach that server; the parts go through the S3 listener, forwarded whole.
+#[tokio::test]
+async fn uploads_work_on_forwarded_buckets() {
+    let upstream = TestServer::start().await;
+    let api = Api::start_with(&format!(
+        "default_backend = \"remote\"\n[remote]\nendpoint = \"{}\"\naccess_key = \"{ROOT_ACCESS_KEY}\"\nsecret_key = \"{ROOT_SECRET_KEY}\"\nbucket_prefix = \"gw-\"\ntimeout_secs = 5\n",
+        upstream.s3_endpoint
+    ))
+    .await;
+    let t = api.token.clone();
+    let bucket = api.bucket(&t, json!({"backend": "remote"})).await;
+    let key = "f/remote part+1.bin";
+    let (s, created) = api.create_upload(&t, &bucket, key).await;
+    assert_eq!(s, 201, "{created}");
+    let upload = created["uploadId"].as_str().unwrap().to_owned();
+    let (s, urls) = api
+        .presign_parts(
+            &t,
+            &bucket,
+            &upload,
+            json!({"key": key, "partNumbers": [1, 2]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{urls}");
+    let sizes = [5 * MIB, 777];
+    let mut all = Vec::new();
+    let mut completed = Vec::new();
+    for (i, size) in sizes.iter().enumerate() {
+        let data = pattern(i as u64 + 7, 0, *size);
+        all.extend_from_slice(&data);
+        let resp = api
+            .put_part(urls["parts"][i]["url"].as_str().unwrap(), data)
+            .await;
+        assert_eq!(resp.status().as_u16(), 200);
+        let etag = resp.headers()["etag"].to_str().unwrap().to_owned();
+        completed.push(json!({"partNumber": i + 1, "etag": etag}));
+    }
+    let (s, listed) = send(api.call(
+        &t,
+        Method::GET,
+        &format!(
+            "/api/buckets/{bucket}/uploads/{upload}/parts?key={}",
+            urlencode(key)
+        ),
+    ))
+    .await;
+    assert_eq!(s, 200, "{listed}");
+    assert_eq!(listed["parts"].as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed["parts"][0]["size"], 5 * MIB as u64);
+    assert_eq!(listed["parts"][1]["etag"], completed[1]["etag"]);
+    let (s, done) = send(
+        api.call(
+            &t,
+            Method::POST,
+            &format!("/api/buckets/{bucket}/uploads/{upload}/complete"),
+        )
+        .json(&json!({"key": key, "parts": completed})),
+    )
+    .await;
+    assert_eq!(s, 200, "{done}");
+    assert!(done["etag"].as_str().unwrap().ends_with("-2\""), "{done}");
+    let (s, dl) = send(
+        api.call(
+            &t,
+            Method::POST,
+            &format!("/api/buckets/{bucket}/presigned-download"),
+        )
+        .json(&json!({"key": key})),
+    )
+    .await;
+    assert_eq!(s, 200, "{dl}");
+    let got = api
+        .http
+        .get(dl["url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(got.as_ref() == all.as_slice(), "downloaded bytes differ");
+
+    // Abort, and errors of the upstream keep their codes.
+    let (_, created) = api.create_upload(&t, &bucket, "b").await;
+    let upload = created["uploadId"].as_str().unwrap().to_owned();
+    let path = format!("/api/buckets/{bucket}/uploads/{upload}?key=b");
+    let got = send(api.call(&t, Method::DELETE, &path)).await;
+    assert_eq!(got.0, 204, "{}", got.1);
+    let got = send(api.call(
+        &t,
+        Method::GET,
+        &format!("/api/buckets/{bucket}/uploads/{upload}/parts?key=b"),
+    ))
+    .await;
+    assert_error(&got, 404, "NoSuchUpload", None);
+    api.server.assert_no_panics();
+}

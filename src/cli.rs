@@ -8,6 +8,7 @@ use tokio::io::AsyncWriteExt;
 
 mod args;
 mod output;
+mod upload;
 
 pub use args::*;
 
@@ -121,12 +122,7 @@ async fn checked(resp: Response) -> Result<Response> {
             ))
         })
         .unwrap_or_else(|| (status.to_string(), text));
-    bail!(
-        "{}: {} (HTTP {})",
-        output::escape(&code),
-        output::escape(&message),
-        status.as_u16()
-    )
+    bail!("{}: {}", output::escape(&code), output::escape(&message))
 }
 
 /// Percent-encodes one path segment.
@@ -140,13 +136,13 @@ fn key_path(key: &str) -> String {
 }
 
 /// Runs one client command.
-pub async fn run(g: GlobalArgs, cmd: Command) -> Result<()> {
-    let c = Client::new(&g)?;
+pub async fn run(cmd: Command) -> Result<()> {
+    let c = Client::new(cmd.global())?;
     match cmd {
-        Command::Bucket(b) => bucket(&c, b).await,
-        Command::Object(o) => object(&c, o).await,
+        Command::Bucket(b) => bucket(&c, b.cmd).await,
+        Command::Object(o) => object(&c, o.cmd).await,
         Command::Presign(p) => {
-            let (kind, a) = match p {
+            let (kind, a) = match p.cmd {
                 PresignCmd::Get(a) => ("download", a),
                 PresignCmd::Put(a) => ("upload", a),
             };
@@ -162,7 +158,7 @@ pub async fn run(g: GlobalArgs, cmd: Command) -> Result<()> {
             Ok(())
         }
         Command::Domain(d) => {
-            let v = match d {
+            let v = match d.cmd {
                 DomainCmd::Link { bucket, domain } => {
                     let path = format!("/api/buckets/{}/domain", seg(&bucket));
                     c.send(Method::POST, &path, Some(json!({ "domain": domain })))
@@ -177,8 +173,8 @@ pub async fn run(g: GlobalArgs, cmd: Command) -> Result<()> {
             output(&c, &v, print_bucket);
             Ok(())
         }
-        Command::User(u) => user(&c, u).await,
-        Command::Key(k) => key(&c, k).await,
+        Command::User(u) => user(&c, u.cmd).await,
+        Command::Key(k) => key(&c, k.cmd).await,
     }
 }
 
@@ -332,6 +328,8 @@ async fn object(c: &Client, cmd: ObjectCmd) -> Result<()> {
             file,
             key,
             content_type,
+            parallel,
+            resume,
         } => {
             let f = tokio::fs::File::open(&file)
                 .await
@@ -342,6 +340,41 @@ async fn object(c: &Client, cmd: ObjectCmd) -> Result<()> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .ok_or_else(|| anyhow!("{} has no file name", file.display()))?;
             let key = key.unwrap_or_else(|| file_name.clone());
+            if resume || len >= upload::MULTIPART_THRESHOLD {
+                drop(f);
+                let ct = content_type.or_else(|| {
+                    mime_guess::from_path(&file_name)
+                        .first()
+                        .map(|m| m.to_string())
+                });
+                let done = upload::put(
+                    c,
+                    upload::Upload {
+                        bucket: &bucket,
+                        key: &key,
+                        file: &file,
+                        content_type: ct,
+                        parallel: usize::from(parallel),
+                        resume,
+                    },
+                )
+                .await?;
+                let v = json!({"bucket": bucket, "objects": [
+                    {"key": key, "size": len, "etag": done["etag"], "versionId": done["versionId"]}
+                ]});
+                output(c, &v, |v| {
+                    for o in items(&v["objects"]) {
+                        println!(
+                            "uploaded {}/{} ({} bytes, etag {})",
+                            text(&v["bucket"]),
+                            text(&o["key"]),
+                            text(&o["size"]),
+                            text(&o["etag"])
+                        );
+                    }
+                });
+                return Ok(());
+            }
             let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(f));
             let mut part = reqwest::multipart::Part::stream_with_length(body, len)
                 .file_name(file_name.clone());

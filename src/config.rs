@@ -55,6 +55,8 @@ pub struct Config {
     /// names, or `*.suffix` for every name under `suffix`. A stored link that matches stops
     /// routing at the next start.
     pub reserved_hosts: Vec<String>,
+    /// Per-bucket stats history (the console's charts).
+    pub stats: StatsConfig,
 }
 
 /// Limits on connections and request sizes.
@@ -126,6 +128,7 @@ impl Default for Config {
             metrics_token: None,
             metrics_listen: None,
             reserved_hosts: Vec::new(),
+            stats: StatsConfig::default(),
         }
     }
 }
@@ -155,6 +158,20 @@ impl Default for EmbeddedConfig {
             inline_threshold_bytes: 64 << 10,
             read_chunk_bytes: 1 << 20,
         }
+    }
+}
+
+/// The stats history sampler.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StatsConfig {
+    /// Seconds between two samples of every bucket's usage and request counters (at least 1).
+    pub sample_secs: u64,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self { sample_secs: 60 }
     }
 }
 
@@ -219,6 +236,7 @@ mod tests {
         assert_eq!(c.bind_address, d.bind_address);
         assert_eq!(c.idle_timeout_secs, d.idle_timeout_secs);
         assert_eq!(c.ready_timeout_secs, d.ready_timeout_secs);
+        assert_eq!(config.stats.sample_secs, defaults.stats.sample_secs);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! API (and through it by the CLI and the console). S3 stays the data path: object operations
 //! of the API call the gateway's S3 service like any client would.
 
+pub mod history;
+
 use std::sync::Arc;
 
 use redb::ReadableTable;

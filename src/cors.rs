@@ -124,9 +124,17 @@ pub fn default_rule(origins: &[String]) -> Option<CorsRule> {
             .map(String::from)
             .to_vec(),
         allowed_headers: vec!["*".to_owned()],
-        expose_headers: ["ETag", "Content-Length", "Content-Type", "x-amz-version-id"]
-            .map(String::from)
-            .to_vec(),
+        // The console's upload engine reads part ETags; previews read ranges.
+        expose_headers: [
+            "ETag",
+            "Content-Length",
+            "Content-Type",
+            "x-amz-version-id",
+            "Content-Range",
+            "Accept-Ranges",
+        ]
+        .map(String::from)
+        .to_vec(),
         max_age_seconds: Some(3600),
     })
 }

@@ -15,8 +15,6 @@ mod cli;
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    #[command(flatten)]
-    client: cli::GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -70,7 +68,20 @@ struct ServeArgs {
     print_secrets: bool,
 }
 
-fn main() -> anyhow::Result<()> {
+/// Errors end the process with one line on stderr and exit code 1: no `Error: {:?}` from
+/// returning a `Result` from `main`, so no backtrace either, whatever `RUST_BACKTRACE` says.
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let line = format!("{e:#}").replace(['\n', '\r'], " ");
+            let _ = writeln!(std::io::stderr().lock(), "error: {line}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -78,7 +89,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
-        Command::Client(cmd) => runtime.block_on(cli::run(cli.client, cmd)),
+        Command::Client(cmd) => runtime.block_on(cli::run(cmd)),
     }
 }
 

@@ -167,6 +167,11 @@ impl App {
                 .limits
                 .max_presign_expiry_secs
                 .min(crate::request::PRESIGN_MAX_SECS),
+            site: Arc::new(crate::api::Site {
+                base_domain: config.base_domain.clone(),
+                website_base_domain: config.website_base_domain.clone(),
+            }),
+            assets: Arc::default(),
         });
         let tls = config
             .tls
@@ -207,6 +212,10 @@ impl App {
         let app = Arc::new(self);
         crate::backend::container::lifecycle::spawn_background((*app.gateway).clone());
         crate::gateway::spawn_upload_expiry((*app.gateway).clone(), &app.config.limits);
+        let sampler = crate::control::history::spawn_sampler(
+            app.gateway.clone(),
+            Duration::from_secs(app.config.stats.sample_secs.max(1)),
+        );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let metrics_task = metrics_listener.map(|l| {
             tokio::spawn(accept_loop(
@@ -248,6 +257,7 @@ impl App {
         for t in tasks.into_iter().chain(metrics_task) {
             let _ = t.await;
         }
+        sampler.abort();
     }
 }
 

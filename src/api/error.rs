@@ -24,6 +24,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
+    /// The request field the error is about, when one is (`{"error": {…, "field"}}`).
+    pub field: Option<String>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -34,6 +36,7 @@ impl ApiError {
             status,
             code: code.to_owned(),
             message: message.into(),
+            field: None,
         }
     }
 
@@ -44,6 +47,13 @@ impl ApiError {
             "InvalidArgument",
             format!("{field}: {message}"),
         )
+        .on_field(field)
+    }
+
+    /// The same error, about request field `field`.
+    pub fn on_field(mut self, field: &str) -> Self {
+        self.field = Some(field.to_owned());
+        self
     }
 
     pub fn unauthorized(message: &str) -> Self {
@@ -109,13 +119,18 @@ impl From<s3s::S3Error> for ApiError {
             status,
             code,
             message,
+            field: None,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(field) = self.field {
+            error["field"] = json!(field);
+        }
+        let body = json!({ "error": error });
         let mut resp = (self.status, axum::Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             resp.headers_mut().insert(
@@ -229,12 +244,20 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        let message = if path.is_empty() || path == "." || path == "?" {
-            format!("body: {inner}")
+        if path.is_empty() || path == "." || path == "?" {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidJson",
+                format!("body: {inner}"),
+            )
         } else {
-            format!("{path}: {inner}")
-        };
-        ApiError::new(StatusCode::BAD_REQUEST, "InvalidJson", message)
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidJson",
+                format!("{path}: {inner}"),
+            )
+            .on_field(&path)
+        }
     })
 }
 

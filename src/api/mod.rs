@@ -9,10 +9,13 @@
 
 mod auth;
 mod buckets;
+mod console;
 mod error;
+mod history;
 mod objects;
 pub mod openapi;
 mod presign;
+mod uploads;
 mod users;
 
 use std::sync::Arc;
@@ -20,9 +23,10 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
 pub use auth::ct_eq;
+pub use console::{AssetCache, Site};
 pub use error::{ApiError, MAX_JSON_BODY};
 
 use crate::control::Control;
@@ -37,6 +41,10 @@ pub struct ApiState {
     pub s3_endpoint: Arc<str>,
     /// Longest validity of the presigned URLs the API issues (`limits.max_presign_expiry_secs`).
     pub max_presign_expiry_secs: u64,
+    /// Host names the console shows (`GET /api/config`).
+    pub site: Arc<Site>,
+    /// The console's assets, prepared (ETag, gzip) once per content.
+    pub assets: Arc<AssetCache>,
 }
 
 /// Declares every route once: [`ROUTES`] lists them (method, axum path) and `api_routes`
@@ -53,8 +61,11 @@ macro_rules! route_table {
 }
 
 route_table! {
-    get "/" => console_page;
+    get "/" => console::index;
+    get "/console/{*path}" => console::asset;
     get "/api/openapi.json" => openapi_json;
+    get "/api/config" => console::config;
+    get "/api/whoami" => console::whoami;
     post "/api/buckets" => buckets::create;
     get "/api/buckets" => buckets::list;
     get "/api/buckets/{name}" => buckets::show;
@@ -63,6 +74,7 @@ route_table! {
     post "/api/buckets/{name}/start" => buckets::start;
     post "/api/buckets/{name}/stop" => buckets::stop;
     get "/api/buckets/{name}/stats" => buckets::stats;
+    get "/api/buckets/{name}/stats/history" => history::get;
     post "/api/buckets/{name}/sync" => buckets::sync;
     get "/api/buckets/{name}/objects" => objects::list;
     post "/api/buckets/{name}/objects" => objects::upload;
@@ -70,6 +82,11 @@ route_table! {
     delete "/api/buckets/{name}/objects/{*key}" => objects::delete;
     post "/api/buckets/{name}/presigned-upload" => presign::upload;
     post "/api/buckets/{name}/presigned-download" => presign::download;
+    post "/api/buckets/{name}/uploads" => uploads::create;
+    post "/api/buckets/{name}/uploads/{uploadId}/parts" => uploads::presign_parts;
+    get "/api/buckets/{name}/uploads/{uploadId}/parts" => uploads::list_parts;
+    post "/api/buckets/{name}/uploads/{uploadId}/complete" => uploads::complete;
+    delete "/api/buckets/{name}/uploads/{uploadId}" => uploads::abort;
     post "/api/buckets/{name}/domain" => buckets::link_domain;
     delete "/api/buckets/{name}/domain" => buckets::unlink_domain;
     post "/api/users" => users::create;
@@ -82,7 +99,7 @@ route_table! {
     delete "/api/users/{id}/keys/{accessKey}" => users::delete_key;
 }
 
-/// The router of the admin listener: `/api/…` and the console page.
+/// The router of the admin listener: `/api/…` and the console (`/`, `/console/…`).
 pub fn router(state: ApiState) -> Router {
     api_routes()
         .fallback(no_route)
@@ -107,15 +124,3 @@ async fn wrong_method() -> ApiError {
 async fn openapi_json() -> Response {
     axum::Json(openapi::document()).into_response()
 }
-
-async fn console_page() -> Html<&'static str> {
-    Html(CONSOLE_PLACEHOLDER)
-}
-
-const CONSOLE_PLACEHOLDER: &str = "<!doctype html>
-<html lang=\"en\"><head><meta charset=\"utf-8\"><title>bucketgate</title></head>
-<body><h1>bucketgate</h1>
-<p>The web console is not built yet. The control-plane API is under <code>/api</code>;
-its description is <a href=\"/api/openapi.json\">/api/openapi.json</a>.</p>
-</body></html>
-";

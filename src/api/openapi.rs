@@ -130,11 +130,29 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
     let k = key_param;
     let user = || path_param("id", "User id");
     let access = || path_param("accessKey", "Access key id");
+    let up = || {
+        json!({"name": "uploadId", "in": "path", "required": true, "description": "Upload id from createUpload",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 512, "pattern": "^[A-Za-z0-9._~+=-]+$"}})
+    };
+    let key_query = || {
+        json!({"name": "key", "in": "query", "required": true, "description": "Object key of the upload",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 1024}})
+    };
     vec![
-        ("get", "/", Op::new("consolePage", "Web console (placeholder page)").public()
-            .resp(("200".into(), json!({"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}})))),
+        ("get", "/", Op::new("consolePage", "Web console page (index.html; Cache-Control: no-cache, ETag)").public()
+            .resp(("200".into(), json!({"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}})))
+            .resp(("304".into(), json!({"description": "Not modified (If-None-Match matched the ETag)"})))),
+        ("get", "/console/{path}", Op::new("consoleAsset", "A web console asset (CSS, ES module, image); ETag, max-age=3600, gzip when accepted").public()
+            .params(vec![path_param("path", "Asset path under console/, e.g. js/api.js")])
+            .resp(("200".into(), json!({"description": "The asset", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})))
+            .resp(("304".into(), json!({"description": "Not modified (If-None-Match matched the ETag)"})))
+            .resp(err("404", "NoSuchAsset (also any path leaving the folder)"))),
         ("get", "/api/openapi.json", Op::new("getOpenApi", "This document").public()
             .resp(("200".into(), json!({"description": "OpenAPI 3.0 document", "content": {"application/json": {"schema": {"type": "object"}}}})))),
+        ("get", "/api/config", Op::new("getConsoleConfig", "What the console needs before sign-in: S3 endpoint, region, domains, version").public()
+            .resp(ok("200", "Settings", Some("ConsoleConfig")))),
+        ("get", "/api/whoami", Op::new("whoami", "Who the credentials belong to")
+            .resp(ok("200", "The caller", Some("Whoami")))),
         ("post", "/api/buckets", Op::new("createBucket", "Create a bucket; returns its S3 connection details")
             .body("BucketCreate", true)
             .resp(ok("201", "Created", Some("BucketCreated")))
@@ -160,6 +178,10 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
             .resp(ok("200", "The bucket", Some("Bucket")))),
         ("get", "/api/buckets/{name}/stats", Op::new("getBucketStats", "Usage and limits").params(vec![b()])
             .resp(ok("200", "Stats", Some("BucketStats")))),
+        ("get", "/api/buckets/{name}/stats/history", Op::new("getBucketStatsHistory",
+                "Usage and request counters over time: every sample (default each minute) for the last hour or day, hourly points for 7 or 90 days; counters are per interval")
+            .params(vec![b(), query_param("range", json!({"type": "string", "enum": ["1h", "24h", "7d", "90d"], "default": "24h"}), "Window")])
+            .resp(ok("200", "Points, oldest first", Some("StatsHistory")))),
         ("post", "/api/buckets/{name}/sync", Op::new("syncBucket", "Recompute usage from what the backend stores").params(vec![b()])
             .resp(ok("200", "Recomputed stats", Some("BucketStats")))),
         ("get", "/api/buckets/{name}/objects", Op::new("listObjects", "List objects (ListObjectsV2)").params(vec![
@@ -196,6 +218,21 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
         ("post", "/api/buckets/{name}/presigned-download", Op::new("presignDownload", "A presigned S3 GET URL for one key").params(vec![b()])
             .body("PresignRequest", true)
             .resp(ok("200", "The URL", Some("PresignedUrl")))),
+        ("post", "/api/buckets/{name}/uploads", Op::new("createUpload", "Start a multipart upload (CreateMultipartUpload); refused with QuotaExceeded when the bucket has no room left").params(vec![b()])
+            .body("UploadCreate", true)
+            .resp(ok("201", "Started", Some("UploadCreated")))
+            .resp(err("403", "QuotaExceeded"))),
+        ("post", "/api/buckets/{name}/uploads/{uploadId}/parts", Op::new("presignUploadParts", "Presigned S3 UploadPart URLs (PUT the part's bytes to each; the answer's ETag header is needed to complete)").params(vec![b(), up()])
+            .body("PartsPresign", true)
+            .resp(ok("200", "One URL per part number", Some("PartUrls")))),
+        ("get", "/api/buckets/{name}/uploads/{uploadId}/parts", Op::new("listUploadParts", "The parts uploaded so far (ListParts, all pages)").params(vec![b(), up(), key_query()])
+            .resp(ok("200", "Parts", Some("PartList")))),
+        ("post", "/api/buckets/{name}/uploads/{uploadId}/complete", Op::new("completeUpload", "Assemble the object from its parts (CompleteMultipartUpload)").params(vec![b(), up()])
+            .body("UploadComplete", true)
+            .resp(ok("200", "The object", Some("UploadCompleted")))
+            .resp(err("403", "QuotaExceeded"))),
+        ("delete", "/api/buckets/{name}/uploads/{uploadId}", Op::new("abortUpload", "Abort a multipart upload and drop its parts").params(vec![b(), up(), key_query()])
+            .resp(ok("204", "Aborted", None))),
         ("post", "/api/buckets/{name}/domain", Op::new("linkDomain", "Link a host name to the bucket (served as a website)").params(vec![b()])
             .body("DomainLink", true)
             .resp(ok("200", "The bucket", Some("Bucket")))
@@ -252,10 +289,11 @@ fn schemas() -> Value {
         "pendingBytes": s("integer"), "maxSizeBytes": ns("integer"), "maxObjects": ns("integer"),
         "sizeUsedPercent": ns("number"), "objectsUsedPercent": ns("number"),
         "requests": s("integer"), "errors": s("integer"), "bytesIn": s("integer"), "bytesOut": s("integer")}});
-    json!({
+    let mut v = json!({
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message"],
-            "properties": {"code": s("string"), "message": s("string")}}}},
+            "properties": {"code": s("string"), "message": s("string"),
+                "field": {"type": "string", "description": "The request field the error is about"}}}}},
         "BucketCreate": {"type": "object", "additionalProperties": false, "required": ["name"], "properties": {
             "name": bucket_name, "owner": {"type": "string", "description": "Owner user id (admin only)"},
             "team": id, "workspace": id, "description": text.clone(),
@@ -318,7 +356,11 @@ fn schemas() -> Value {
         "PresignRequest": {"type": "object", "additionalProperties": false, "required": ["key"], "properties": {
             "key": {"type": "string", "minLength": 1, "maxLength": 1024},
             "expiresIn": {"type": "integer", "minimum": 1, "maximum": 604_800, "default": 3600,
-                "description": "Validity in seconds (at most 7 days)"}}},
+                "description": "Validity in seconds (at most 7 days)"},
+            "disposition": {"type": "string", "enum": ["attachment", "inline"],
+                "description": "Downloads only: answered as Content-Disposition (response-content-disposition)"},
+            "filename": {"type": "string", "minLength": 1, "maxLength": 255,
+                "description": "Downloads only: the saved file name (default: the key's last segment); no control characters"}}},
         "PresignedUrl": {"type": "object", "required": ["url", "method", "expiresAt"], "properties": {
             "url": s("string"), "method": {"type": "string", "enum": ["GET", "PUT"]},
             "expiresAt": {"type": "string", "format": "date-time"}}},
@@ -344,6 +386,54 @@ fn schemas() -> Value {
             "accessKey": s("string"), "secretKey": s("string"), "userId": s("string")}},
         "KeyPatch": {"type": "object", "additionalProperties": false, "required": ["disabled"], "properties": {
             "disabled": s("boolean")}},
+    });
+    if let (Some(all), Value::Object(more)) = (v.as_object_mut(), console_schemas()) {
+        all.extend(more);
+    }
+    v
+}
+
+/// Schemas of the console's routes (a second `json!`: one would hit the macro recursion limit).
+fn console_schemas() -> Value {
+    let s = |t: &str| json!({"type": t});
+    let ns = |t: &str| json!({"type": t, "nullable": true});
+    json!({
+        "UploadCreate": {"type": "object", "additionalProperties": false, "required": ["key"], "properties": {
+            "key": {"type": "string", "minLength": 1, "maxLength": 1024},
+            "contentType": {"type": "string", "maxLength": 256}}},
+        "UploadCreated": {"type": "object", "required": ["uploadId", "key"], "properties": {
+            "uploadId": s("string"), "key": s("string")}},
+        "PartsPresign": {"type": "object", "additionalProperties": false, "required": ["key", "partNumbers"], "properties": {
+            "key": {"type": "string", "minLength": 1, "maxLength": 1024},
+            "partNumbers": {"type": "array", "minItems": 1, "maxItems": 1000,
+                "items": {"type": "integer", "minimum": 1, "maximum": 10_000}},
+            "expiresIn": {"type": "integer", "minimum": 1, "maximum": 604_800, "default": 3600}}},
+        "PartUrls": {"type": "object", "required": ["parts", "expiresAt"], "properties": {
+            "parts": {"type": "array", "items": {"type": "object", "required": ["partNumber", "url"], "properties": {
+                "partNumber": s("integer"), "url": s("string")}}},
+            "expiresAt": {"type": "string", "format": "date-time"}}},
+        "PartList": {"type": "object", "required": ["parts"], "properties": {
+            "parts": {"type": "array", "items": {"type": "object", "properties": {
+                "partNumber": s("integer"), "etag": ns("string"), "size": ns("integer")}}}}},
+        "UploadComplete": {"type": "object", "additionalProperties": false, "required": ["key", "parts"], "properties": {
+            "key": {"type": "string", "minLength": 1, "maxLength": 1024},
+            "parts": {"type": "array", "minItems": 1, "maxItems": 10_000, "items": {"type": "object",
+                "additionalProperties": false, "required": ["partNumber", "etag"], "properties": {
+                    "partNumber": {"type": "integer", "minimum": 1, "maximum": 10_000},
+                    "etag": {"type": "string", "minLength": 1, "maxLength": 258}}}}}},
+        "UploadCompleted": {"type": "object", "required": ["key", "etag", "versionId"], "properties": {
+            "key": s("string"), "etag": ns("string"), "versionId": ns("string")}},
+        "StatsHistory": {"type": "object", "required": ["range", "points"], "properties": {
+            "range": s("string"),
+            "points": {"type": "array", "items": {"type": "object",
+                "required": ["t", "objects", "bytes", "requests", "errors", "bytesIn", "bytesOut"], "properties": {
+                    "t": {"type": "string", "format": "date-time"}, "objects": s("integer"), "bytes": s("integer"),
+                    "requests": s("integer"), "errors": s("integer"), "bytesIn": s("integer"), "bytesOut": s("integer")}}}}},
+        "ConsoleConfig": {"type": "object", "required": ["s3Endpoint", "region", "baseDomain", "websiteBaseDomain", "version"], "properties": {
+            "s3Endpoint": s("string"), "region": s("string"), "baseDomain": s("string"),
+            "websiteBaseDomain": s("string"), "version": s("string")}},
+        "Whoami": {"type": "object", "required": ["admin", "user", "accessKey"], "properties": {
+            "admin": s("boolean"), "user": ns("string"), "accessKey": ns("string")}},
     })
 }
 

@@ -20,7 +20,7 @@ const MAX_LISTING_BYTES: usize = 16 << 20;
 /// The forwarded backend, for the gateway's own calls.
 pub struct Forwarded(pub Gateway);
 
-fn encode_key(key: &str) -> String {
+pub(super) fn encode_key(key: &str) -> String {
     // Keys keep their slashes; everything else outside the unreserved set is escaped.
     key.split('/')
         .map(crate::s3util::url_encode)
@@ -87,7 +87,7 @@ impl ObjectHeaders {
 }
 
 /// The error of a failed answer; answers without a body (HEAD, 304) get one from the status.
-async fn failure(status: StatusCode, body: Body) -> S3Error {
+pub(super) async fn failure(status: StatusCode, body: Body) -> S3Error {
     let text = body_text(body, 64 << 10).await;
     if text.contains("<Code>") {
         return upstream_error(status, &text);
@@ -107,7 +107,7 @@ async fn failure(status: StatusCode, body: Body) -> S3Error {
 }
 
 impl Forwarded {
-    async fn lease(&self, bucket: &str) -> S3Result<UpstreamLease> {
+    pub(super) async fn lease(&self, bucket: &str) -> S3Result<UpstreamLease> {
         self.0.upstream_for(bucket).await
     }
 
@@ -179,6 +179,34 @@ impl Forwarded {
 
 #[async_trait::async_trait]
 impl S3 for Forwarded {
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        super::forwarded_multipart::create(self, req).await
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        super::forwarded_multipart::list_parts(self, req).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        super::forwarded_multipart::complete(self, req).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        super::forwarded_multipart::abort(self, req).await
+    }
+
     async fn get_object(
         &self,
         req: S3Request<GetObjectInput>,

@@ -7,6 +7,7 @@ pub mod copy;
 pub mod embedded;
 pub mod forward;
 pub mod forwarded;
+mod forwarded_multipart;
 pub mod paced;
 pub mod remote;
 pub mod upstream;

@@ -6,8 +6,11 @@ use clap::{Args, Subcommand};
 
 use super::parse_size;
 
-/// Where the API is and how to authenticate (flags or environment).
+/// Where the API is and how to authenticate (flags or environment). Only client commands take
+/// them (`global` within each client command group), under their own help heading, so that
+/// `bucketgate serve --help` lists the server's flags alone.
 #[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Client options")]
 pub struct GlobalArgs {
     /// Admin API base URL.
     #[arg(
@@ -28,6 +31,7 @@ pub struct GlobalArgs {
     /// A user's access key (with --secret-key) instead of the admin token.
     #[arg(long, global = true, env = "BUCKETGATE_ACCESS_KEY")]
     pub access_key: Option<String>,
+    /// The secret of --access-key.
     #[arg(
         long,
         global = true,
@@ -40,27 +44,44 @@ pub struct GlobalArgs {
     pub json: bool,
 }
 
+/// A client command group with the client flags, which its subcommands inherit.
+#[derive(Args, Debug)]
+pub struct Group<T: Subcommand> {
+    #[command(flatten)]
+    pub g: GlobalArgs,
+    #[command(subcommand)]
+    pub cmd: T,
+}
+
 /// The client subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Buckets: create, list, show, update, delete, start, stop, stats, sync.
-    #[command(subcommand)]
-    Bucket(BucketCmd),
+    Bucket(Group<BucketCmd>),
     /// Objects: put, get, ls, rm.
-    #[command(subcommand)]
-    Object(ObjectCmd),
+    Object(Group<ObjectCmd>),
     /// Presigned S3 URLs.
-    #[command(subcommand)]
-    Presign(PresignCmd),
+    Presign(Group<PresignCmd>),
     /// Domains linked to a bucket (served as a website).
-    #[command(subcommand)]
-    Domain(DomainCmd),
+    Domain(Group<DomainCmd>),
     /// Users (admin).
-    #[command(subcommand)]
-    User(UserCmd),
+    User(Group<UserCmd>),
     /// A user's access keys.
-    #[command(subcommand)]
-    Key(KeyCmd),
+    Key(Group<KeyCmd>),
+}
+
+impl Command {
+    /// The client flags given with the command.
+    pub fn global(&self) -> &GlobalArgs {
+        match self {
+            Self::Bucket(x) => &x.g,
+            Self::Object(x) => &x.g,
+            Self::Presign(x) => &x.g,
+            Self::Domain(x) => &x.g,
+            Self::User(x) => &x.g,
+            Self::Key(x) => &x.g,
+        }
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -145,7 +166,8 @@ pub struct BucketUpdateArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum ObjectCmd {
-    /// Upload a file (streamed).
+    /// Upload a file (streamed; 16 MiB and more as a multipart upload with parts in parallel,
+    /// straight to the S3 listener, with a progress bar on a terminal).
     Put {
         bucket: String,
         file: PathBuf,
@@ -154,6 +176,12 @@ pub enum ObjectCmd {
         key: Option<String>,
         #[arg(long)]
         content_type: Option<String>,
+        /// Parts sent at once by a multipart upload (files of 16 MiB and more).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallel: u16,
+        /// Continue this file's interrupted multipart upload, skipping the parts already sent.
+        #[arg(long)]
+        resume: bool,
     },
     /// Download an object to a file, or to stdout with `-o -` (the default).
     Get {

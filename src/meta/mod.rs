@@ -45,6 +45,10 @@ pub const INLINE_BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("inl
 pub const PORT_LEASES: TableDefinition<u16, &str> = TableDefinition::new("port_leases_v1");
 /// Gateway-wide settings (`instance_id`).
 pub const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings_v1");
+/// (bucket, tier, unix seconds) → JSON stats point (tier 0: every sample, 1: hourly); written
+/// by `control::history`.
+pub const STATS_HISTORY: TableDefinition<(&str, u8, u64), &[u8]> =
+    TableDefinition::new("stats_history_v1");
 
 const TABLE_VERSIONS: &[(&str, u32)] = &[
     ("buckets", 1),
@@ -59,6 +63,7 @@ const TABLE_VERSIONS: &[(&str, u32)] = &[
     ("domains", 1),
     ("port_leases", 1),
     ("settings", 1),
+    ("stats_history", 1),
 ];
 
 /// Handle to the metadata database; cheap to clone.
@@ -101,6 +106,7 @@ impl Store {
             txn.open_table(DOMAINS)?;
             txn.open_table(PORT_LEASES)?;
             txn.open_table(SETTINGS)?;
+            txn.open_table(STATS_HISTORY)?;
         }
         txn.commit()?;
         let db = Arc::new(db);

@@ -1,0 +1,66 @@
+// Domains: link and unlink hosts, the DNS record to create, the website URL, and whether the
+// host answers from this gateway (when the API reports it).
+import * as api from '../api.js';
+import { errorField } from '../api.js';
+import { h, clear, field, setFieldError, toast, toastError, icon, copyRow, emptyState, confirmDialog, badge } from '../ui.js';
+import { hostError } from '../validate.js';
+import { go } from '../router.js';
+
+export async function domainsTab({ panel, bucket, state }) {
+  const b = bucket.name;
+  const cfg = state.config || {};
+  const s3 = cfg.s3Endpoint ? new URL(cfg.s3Endpoint) : null;
+  const port = s3?.port ? `:${s3.port}` : '';
+  const scheme = s3?.protocol || 'http:';
+  const target = s3?.hostname || 'this gateway\'s address';
+  const input = h('input', { type: 'text', placeholder: 'assets.example.com', spellcheck: false, autocapitalize: 'off' });
+  const form = h('form.card.inline-form', { novalidate: true },
+    h('h2', 'Link a domain'),
+    h('p.muted', 'Requests for a linked host are served from this bucket as a static website (GET and HEAD; index.html for folders). The bucket needs public read.'),
+    h('div.inline-row', field({ label: 'Host name', name: 'domain', input }), h('button.btn.primary', { type: 'submit' }, icon('link'), 'Link')));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const err = hostError(input.value);
+    if (err) return setFieldError(form, 'domain', err);
+    setFieldError(form, 'domain', '');
+    try {
+      await api.linkDomain(b, input.value.trim().toLowerCase());
+      toast(`${input.value.trim()} linked to ${b}`, 'ok');
+      go(`/b/${encodeURIComponent(b)}/domains`);
+    } catch (ex) {
+      if (!setFieldError(form, errorField(ex) === 'domain' || ex.status === 400 || ex.status === 409 ? 'domain' : '', ex.message)) toastError(ex);
+    }
+  });
+  const web = `${b}.${cfg.websiteBaseDomain || 'web.localhost'}`;
+  const list = bucket.domains?.length
+    ? h('ul.domain-list', bucket.domains.map((d) => h('li.card.domain', { dataset: { domain: d } },
+      h('div.domain-head', h('h3', icon('globe'), d), answers(bucket, d),
+        h('button.btn.small.ghost', { type: 'button', onclick: async () => {
+          if (!(await confirmDialog({ title: `Unlink ${d}?`, message: `${d} will stop serving ${b}.`, confirmLabel: 'Unlink' }))) return;
+          try { await api.unlinkDomain(b, d); toast(`${d} unlinked`, 'ok'); go(`/b/${encodeURIComponent(b)}/domains`); } catch (ex) { toastError(ex); }
+        } }, 'Unlink')),
+      h('p.small.muted', 'Create this DNS record at your DNS provider:'),
+      h('table.table.dns', h('thead', h('tr', h('th', 'Type'), h('th', 'Name'), h('th', 'Value'))),
+        h('tbody', h('tr', h('td', recordType(target)), h('td.mono', d), h('td.mono', target)))),
+      copyRow('Website URL', `${scheme}//${d}${port}/`),
+      h('p.small.muted', 'Check it: ', h('code', `curl -I ${scheme}//${d}${port}/`)))))
+    : emptyState('globe', 'No domains linked', 'Link a host name to serve this bucket as a website at your own domain.');
+  clear(panel, form, list,
+    h('section.card', h('h2', 'Built-in website address'),
+      h('p.muted', 'Every public-read bucket is also served at:'),
+      copyRow('URL', `${scheme}//${web}${port}/`),
+      bucket.publicRead ? null : h('p.callout.warn', 'This bucket is private, so its website answers 403. Turn on public read in Settings.')));
+}
+
+function answers(bucket, d) {
+  const info = bucket.domainStatus?.[d];
+  if (!info) return badge(bucket.publicRead ? 'linked' : 'linked · private', bucket.publicRead ? 'ok' : 'warn');
+  return info.answers ? badge('answers here', 'ok') : badge(info.message || 'not answering', 'warn');
+}
+
+/** A for an IPv4 address, AAAA for IPv6, CNAME for a host name. */
+export function recordType(target) {
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(target)) return 'A';
+  if (target.includes(':') || target.startsWith('[')) return 'AAAA';
+  return 'CNAME';
+}

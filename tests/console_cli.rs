@@ -1,0 +1,258 @@
+//! CLI behaviour added with the console work: the server's help lists only server flags, and
+//! errors are one line with a non-zero exit code, never a backtrace.
+
+mod common;
+
+use common::*;
+
+async fn bucketgate(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_bucketgate"));
+    cmd.args(args)
+        .env_remove("BUCKETGATE_ADMIN_TOKEN")
+        .env_remove("BUCKETGATE_ACCESS_KEY")
+        .env_remove("BUCKETGATE_SECRET_KEY");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().await.unwrap()
+}
+
+#[tokio::test]
+async fn serve_help_lists_only_server_flags() {
+    let out = bucketgate(&["serve", "--help"], &[]).await;
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--data-dir"), "{help}");
+    for client_flag in ["--api", "--token", "--access-key", "--secret-key", "--json"] {
+        assert!(
+            !help.contains(client_flag),
+            "serve --help lists {client_flag}:\n{help}"
+        );
+    }
+    let out = bucketgate(&["bucket", "list", "--help"], &[]).await;
+    let help = String::from_utf8_lossy(&out.stdout);
+    let heading = help.find("Client options:").expect("client heading");
+    for client_flag in ["--api", "--token", "--access-key", "--secret-key"] {
+        let at = help
+            .find(client_flag)
+            .unwrap_or_else(|| panic!("{client_flag}:\n{help}"));
+        assert!(
+            at > heading,
+            "{client_flag} outside the client heading:\n{help}"
+        );
+    }
+    // The client flags are refused by the server command.
+    let out = bucketgate(&["serve", "--token", "x"], &[]).await;
+    assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn errors_are_one_line_without_backtrace() {
+    let server = TestServer::start().await;
+    let token = std::env::var("BUCKETGATE_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| {
+            std::fs::read_to_string(server.data_dir().join("admin-token"))
+                .unwrap()
+                .trim()
+                .to_owned()
+        });
+    let envs = [
+        ("BUCKETGATE_API", server.admin_endpoint.as_str()),
+        ("BUCKETGATE_ADMIN_TOKEN", token.as_str()),
+        ("RUST_BACKTRACE", "1"),
+        ("RUST_LIB_BACKTRACE", "1"),
+    ];
+    let out = bucketgate(&["bucket", "show", "missing"], &envs).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: NoSuchBucket: bucket not found\n"
+    );
+    assert!(out.stdout.is_empty());
+
+    // Errors of the client itself (no credentials, no server) are one line too.
+    let out = bucketgate(
+        &["bucket", "list"],
+        &[
+            ("BUCKETGATE_API", server.admin_endpoint.as_str()),
+            ("RUST_BACKTRACE", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: no credentials"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let out = bucketgate(
+        &[
+            "bucket",
+            "list",
+            "--api",
+            "http://127.0.0.1:1",
+            "--token",
+            "t",
+        ],
+        &[("RUST_BACKTRACE", "full")],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: cannot reach the API"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+/// Runs the client against `server` as the admin; returns (exit code, stdout, stderr).
+async fn client(
+    server: &TestServer,
+    token: &str,
+    state_dir: &std::path::Path,
+    args: &[&str],
+) -> (Option<i32>, String, String) {
+    let out = bucketgate(
+        args,
+        &[
+            ("BUCKETGATE_API", server.admin_endpoint.as_str()),
+            ("BUCKETGATE_ADMIN_TOKEN", token),
+            ("BUCKETGATE_STATE_DIR", state_dir.to_str().unwrap()),
+        ],
+    )
+    .await;
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn token_of(server: &TestServer) -> String {
+    std::env::var("BUCKETGATE_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| {
+            std::fs::read_to_string(server.data_dir().join("admin-token"))
+                .unwrap()
+                .trim()
+                .to_owned()
+        })
+}
+
+#[tokio::test]
+async fn large_puts_go_multipart_and_resume() {
+    let server = TestServer::start().await;
+    let token = token_of(&server);
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let file = work.path().join("big.bin");
+    let size = 20 * MIB + 5;
+    let data = pattern(42, 0, size);
+    std::fs::write(&file, &data).unwrap();
+    let f = file.to_str().unwrap();
+    let bucket = bucket_name();
+    let (rc, _, err) = client(&server, &token, &state, &["bucket", "create", &bucket]).await;
+    assert_eq!(rc, Some(0), "{err}");
+
+    // 20 MiB: three parts of up to 8 MiB, sent in parallel.
+    let (rc, out, err) = client(
+        &server,
+        &token,
+        &state,
+        &["object", "put", &bucket, f, "--key", "a/big.bin", "--json"],
+    )
+    .await;
+    assert_eq!(rc, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["objects"][0]["size"], size as u64);
+    assert!(
+        v["objects"][0]["etag"].as_str().unwrap().ends_with("-3\""),
+        "{v}"
+    );
+    let back = work.path().join("back.bin");
+    let (rc, _, err) = client(
+        &server,
+        &token,
+        &state,
+        &[
+            "object",
+            "get",
+            &bucket,
+            "a/big.bin",
+            "-o",
+            back.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(rc, Some(0), "{err}");
+    assert!(
+        std::fs::read(&back).unwrap() == data,
+        "downloaded bytes differ"
+    );
+    // No progress bar when stderr is not a terminal; no state left after completion.
+    assert!(err.is_empty(), "{err}");
+    assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0);
+
+    // Interrupted by the quota after two of three parts (one part at a time), then resumed.
+    let small = bucket_name();
+    let quota = (17 * MIB).to_string();
+    let (rc, _, err) = client(
+        &server,
+        &token,
+        &state,
+        &["bucket", "create", &small, "--max-size", &quota],
+    )
+    .await;
+    assert_eq!(rc, Some(0), "{err}");
+    let (rc, _, err) = client(
+        &server,
+        &token,
+        &state,
+        &["object", "put", &small, f, "--parallel", "1"],
+    )
+    .await;
+    assert_eq!(rc, Some(1), "{err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let (rc, _, err) = client(
+        &server,
+        &token,
+        &state,
+        &["bucket", "update", &small, "--max-size", "none"],
+    )
+    .await;
+    assert_eq!(rc, Some(0), "{err}");
+    let (rc, out, err) = client(
+        &server,
+        &token,
+        &state,
+        &["object", "put", &small, f, "--resume", "--json"],
+    )
+    .await;
+    assert_eq!(rc, Some(0), "{err}");
+    assert!(err.contains("2 of 3 parts already uploaded"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["objects"][0]["etag"].as_str().unwrap().ends_with("-3\""),
+        "{v}"
+    );
+    let (rc, _, err) = client(
+        &server,
+        &token,
+        &state,
+        &[
+            "object",
+            "get",
+            &small,
+            "big.bin",
+            "-o",
+            back.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert_eq!(rc, Some(0), "{err}");
+    assert!(
+        std::fs::read(&back).unwrap() == data,
+        "resumed upload differs"
+    );
+    server.assert_no_panics();
+}

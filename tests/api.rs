@@ -1185,7 +1185,9 @@ async fn openapi_document_matches_the_routes() {
             .replace("{name}", "some-bucket")
             .replace("{key}", "a/b.txt")
             .replace("{id}", "someone")
-            .replace("{accessKey}", "AKEXAMPLE");
+            .replace("{accessKey}", "AKEXAMPLE")
+            .replace("{uploadId}", "some-upload")
+            .replace("{path}", "app.css");
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         let resp = api
             .http

@@ -47,7 +47,7 @@ async fn metrics_are_prometheus_text() {
 
     let resp = http_client()
         .get(format!("{}/metrics", server.admin_endpoint))
-        .bearer_auth(admin_token(&server))
+        .bearer_auth(server.admin_token())
         .send()
         .await
         .unwrap();
@@ -99,17 +99,4 @@ async fn admin_listener_is_not_the_s3_api() {
         "admin listener served S3: {}",
         resp.text()
     );
-}
-
-/// The admin token: from the environment the server inherited, else the generated file.
-fn admin_token(server: &TestServer) -> String {
-    std::env::var("BUCKETGATE_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| {
-            std::fs::read_to_string(server.data_dir().join("admin-token"))
-                .expect("admin-token file")
-                .trim()
-                .to_owned()
-        })
 }

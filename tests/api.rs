@@ -33,15 +33,7 @@ impl Api {
     async fn start() -> Api {
         let server = TestServer::start().await;
         // Generated on first start (the test process may also pass one through the environment).
-        let token = std::env::var("BUCKETGATE_ADMIN_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| {
-                std::fs::read_to_string(server.data_dir().join("admin-token"))
-                    .expect("admin-token file")
-                    .trim()
-                    .to_owned()
-            });
+        let token = server.admin_token();
         Api {
             server,
             token,

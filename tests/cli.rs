@@ -22,15 +22,7 @@ struct Run {
 impl Cli {
     async fn start() -> Cli {
         let server = TestServer::start().await;
-        let token = std::env::var("BUCKETGATE_ADMIN_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| {
-                std::fs::read_to_string(server.data_dir().join("admin-token"))
-                    .expect("admin-token file")
-                    .trim()
-                    .to_owned()
-            });
+        let token = server.admin_token();
         Cli { server, token }
     }
 

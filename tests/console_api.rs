@@ -24,15 +24,7 @@ impl Api {
     async fn start_with(extra: &str) -> Api {
         let toml = format!("console_origins = [\"{CONSOLE_ORIGIN}\"]\n{extra}");
         let server = TestServer::start_with_config(&toml).await;
-        let token = std::env::var("BUCKETGATE_ADMIN_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| {
-                std::fs::read_to_string(server.data_dir().join("admin-token"))
-                    .expect("admin-token file")
-                    .trim()
-                    .to_owned()
-            });
+        let token = server.admin_token();
         Api {
             server,
             token,

@@ -10,18 +10,6 @@ use common::*;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-fn admin_token(server: &TestServer) -> String {
-    std::env::var("BUCKETGATE_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| {
-            std::fs::read_to_string(server.data_dir().join("admin-token"))
-                .expect("admin-token file")
-                .trim()
-                .to_owned()
-        })
-}
-
 fn console_file(path: &str) -> Vec<u8> {
     std::fs::read(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -195,7 +183,7 @@ async fn config_needs_no_credentials() {
 #[tokio::test]
 async fn whoami_names_admin_and_users() {
     let server = TestServer::start().await;
-    let token = admin_token(&server);
+    let token = server.admin_token();
     let http = http_client();
     let api = |method: Method, path: &str, bearer: &str| {
         http.request(method, format!("{}{path}", server.admin_endpoint))

@@ -167,17 +167,10 @@ impl Drop for Instance {
     }
 }
 
-fn admin_token(server: &TestServer) -> String {
-    std::fs::read_to_string(server.data_dir().join("admin-token"))
-        .expect("admin-token file")
-        .trim()
-        .to_owned()
-}
-
 async fn api(server: &TestServer, method: reqwest::Method, path: &str) -> (u16, Value) {
     let resp = http_client()
         .request(method, format!("{}{path}", server.admin_endpoint))
-        .bearer_auth(admin_token(server))
+        .bearer_auth(server.admin_token())
         .send()
         .await
         .expect("admin API request");
@@ -424,7 +417,7 @@ async fn concurrent_creates_lease_distinct_ports() {
         let out = Command::new(env!("CARGO_BIN_EXE_bucketgate"))
             .args(args)
             .env("BUCKETGATE_API", &server.admin_endpoint)
-            .env("BUCKETGATE_ADMIN_TOKEN", admin_token(&server))
+            .env("BUCKETGATE_ADMIN_TOKEN", server.admin_token())
             .env("RUST_LOG", "warn")
             .output()
             .expect("run the CLI");
@@ -555,7 +548,7 @@ async fn a_container_that_never_gets_ready_is_an_error_with_its_reason() {
     let server = TestServer::start_with_config(&cfg).await;
     let resp = http_client()
         .post(format!("{}/api/buckets", server.admin_endpoint))
-        .bearer_auth(admin_token(&server))
+        .bearer_auth(server.admin_token())
         .json(&serde_json::json!({"name": "never-ready", "backend": "container", "profile": "never-ready"}))
         .send()
         .await
@@ -577,7 +570,7 @@ async fn a_container_that_never_gets_ready_is_an_error_with_its_reason() {
     // An unknown profile is refused before anything is created.
     let resp = http_client()
         .post(format!("{}/api/buckets", server.admin_endpoint))
-        .bearer_auth(admin_token(&server))
+        .bearer_auth(server.admin_token())
         .json(&serde_json::json!({"name": "no-profile", "backend": "container", "profile": "nope"}))
         .send()
         .await
@@ -644,7 +637,7 @@ async fn without_docker_container_buckets_report_it_and_embedded_ones_work() {
     assert_eq!(status, 404);
     let resp = http_client()
         .post(format!("{}/api/buckets", server.admin_endpoint))
-        .bearer_auth(admin_token(&server))
+        .bearer_auth(server.admin_token())
         .json(&serde_json::json!({"name": "plain-embedded", "backend": "embedded"}))
         .send()
         .await
@@ -680,7 +673,7 @@ async fn copies_control_plane_objects_and_websites_work_across_servers() {
     s3.create_bucket().bucket(&b).send().await.unwrap();
     let resp = http_client()
         .post(format!("{}/api/buckets", server.admin_endpoint))
-        .bearer_auth(admin_token(&server))
+        .bearer_auth(server.admin_token())
         .json(&serde_json::json!({"name": format!("{a}-emb"), "backend": "embedded"}))
         .send()
         .await
@@ -795,7 +788,7 @@ async fn copies_control_plane_objects_and_websites_work_across_servers() {
     }
 
     // The control plane's object routes on a container bucket.
-    let token = admin_token(&server);
+    let token = server.admin_token();
     let form = reqwest::multipart::Form::new()
         .text("key", "site/index.html")
         .part(

@@ -182,19 +182,6 @@ async fn idle_keep_alive_connections_make_room_for_new_clients() {
     assert!(closed >= 1, "no idle connection was closed");
 }
 
-/// The admin token of a test server (generated into the data dir on first start).
-fn admin_token(server: &TestServer) -> String {
-    std::env::var("BUCKETGATE_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| {
-            std::fs::read_to_string(server.data_dir().join("admin-token"))
-                .expect("admin-token file")
-                .trim()
-                .to_owned()
-        })
-}
-
 async fn api(
     server: &TestServer,
     method: reqwest::Method,
@@ -203,7 +190,7 @@ async fn api(
 ) -> (u16, Value) {
     let mut req = http_client()
         .request(method, format!("{}{path}", server.admin_endpoint))
-        .bearer_auth(admin_token(server));
+        .bearer_auth(server.admin_token());
     if let Some(b) = body {
         req = req.json(&b);
     }
@@ -360,7 +347,7 @@ async fn a_stalled_control_plane_upload_is_cut_off() {
     let head = format!(
         "POST /api/buckets/{bucket}/objects HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\ncontent-type: multipart/form-data; boundary=XyZ\r\ncontent-length: {}\r\n\r\n--XyZ\r\ncontent-disposition: form-data; name=\"key\"\r\n\r\nstalled\r\n--XyZ\r\ncontent-disposition: form-data; name=\"file\"; filename=\"f\"\r\n\r\n",
         server.admin_addr,
-        admin_token(&server),
+        server.admin_token(),
         MIB
     );
     let mut stalled = TcpStream::connect(server.admin_addr).await.unwrap();

@@ -29,7 +29,7 @@ struct User {
 impl Api {
     async fn start(config: &str) -> Api {
         let server = TestServer::start_with_config(config).await;
-        let token = admin_token(&server);
+        let token = server.admin_token();
         Api {
             server,
             token,
@@ -120,18 +120,6 @@ impl Api {
             .map(|o| o["key"].as_str().unwrap().to_owned())
             .collect()
     }
-}
-
-fn admin_token(server: &TestServer) -> String {
-    std::env::var("BUCKETGATE_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| {
-            std::fs::read_to_string(server.data_dir().join("admin-token"))
-                .expect("admin-token file")
-                .trim()
-                .to_owned()
-        })
 }
 
 #[track_caller]
@@ -274,7 +262,7 @@ async fn stored_links_to_reserved_names_stop_routing_after_restart() {
         "public_endpoint = \"https://s3.example.test\"\nreserved_hosts = [\"assets.example.test\"]\n",
     );
     api.server.restart().await;
-    api.token = admin_token(&api.server);
+    api.token = api.server.admin_token();
 
     for host in ["localhost", "s3.example.test", "assets.example.test"] {
         assert!(

@@ -187,7 +187,7 @@ async fn configured_presign_cap_applies_to_s3_urls_and_the_api() {
     assert_served(&get(&server, &sigv2_target(&bucket, now + 1800)).await);
 
     // The control plane refuses (JSON 400) rather than clamping a longer lifetime.
-    let token = admin_token(&server);
+    let token = server.admin_token();
     let url = format!(
         "{}/api/buckets/{bucket}/presigned-download",
         server.admin_endpoint
@@ -220,17 +220,4 @@ async fn configured_presign_cap_applies_to_s3_urls_and_the_api() {
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(resp.bytes().await.unwrap().as_ref(), BODY);
     server.assert_no_panics();
-}
-
-/// The admin token: from the environment the server inherited, else the generated file.
-fn admin_token(server: &TestServer) -> String {
-    std::env::var("BUCKETGATE_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| {
-            std::fs::read_to_string(server.data_dir().join("admin-token"))
-                .expect("admin-token file")
-                .trim()
-                .to_owned()
-        })
 }

@@ -23,15 +23,7 @@ struct Admin {
 
 impl Admin {
     fn of(server: &TestServer) -> Admin {
-        let token = std::env::var("BUCKETGATE_ADMIN_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| {
-                std::fs::read_to_string(server.data_dir().join("admin-token"))
-                    .expect("admin-token file")
-                    .trim()
-                    .to_owned()
-            });
+        let token = server.admin_token();
         Admin {
             http: http_client(),
             base: server.admin_endpoint.clone(),

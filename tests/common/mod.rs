@@ -1179,12 +1179,18 @@ impl TestServer {
             .map(|v| v.trim().to_owned())
     }
 
-    /// The admin token the server generated on first start (`<data>/admin-token`).
+    /// The admin token: the one the test process passes through the environment, else the one
+    /// the server generated on first start.
     pub fn admin_token(&self) -> String {
-        std::fs::read_to_string(self.data_dir().join("admin-token"))
-            .expect("read admin-token")
-            .trim()
-            .to_owned()
+        std::env::var("BUCKETGATE_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| {
+                std::fs::read_to_string(self.data_dir().join("admin-token"))
+                    .expect("read admin-token")
+                    .trim()
+                    .to_owned()
+            })
     }
 }
 

@@ -345,7 +345,31 @@ async fn object_routes_happy_path() {
             "{m}"
         );
         assert_eq!(m["etag"], md5_hex(b"dir/b.txt").as_str());
+        assert_eq!(m["tags"], json!({}), "{m}");
     }
+    // Tags set through S3 show in the metadata.
+    api.server
+        .client()
+        .put_object_tagging()
+        .bucket(&name)
+        .key("dir/b.txt")
+        .tagging(
+            aws_sdk_s3::types::Tagging::builder()
+                .tag_set(
+                    aws_sdk_s3::types::Tag::builder()
+                        .key("team")
+                        .value("blue")
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (s, m) = send(api.admin(Method::GET, &format!("{base}/dir/b.txt?metadata"))).await;
+    assert_eq!((s, &m["tags"]), (200, &json!({"team": "blue"})), "{m}");
     assert_error(
         &send(api.admin(Method::GET, &format!("{base}/missing"))).await,
         404,

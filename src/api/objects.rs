@@ -12,8 +12,8 @@ use bytes::Bytes;
 use futures::SinkExt;
 use s3s::S3;
 use s3s::dto::{
-    DeleteObjectInput, ETag, GetObjectInput, HeadObjectInput, ListObjectsV2Input, StreamingBlob,
-    Timestamp, TimestampFormat,
+    DeleteObjectInput, ETag, GetObjectInput, GetObjectTaggingInput, HeadObjectInput,
+    ListObjectsV2Input, StreamingBlob, Timestamp, TimestampFormat,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -338,6 +338,7 @@ async fn metadata(state: &ApiState, bucket: &str, key: &str) -> ApiResult<Respon
         .await?
         .output;
     let user: BTreeMap<String, String> = out.metadata.unwrap_or_default().into_iter().collect();
+    let tags = tags(state, bucket, key).await?;
     Ok(axum::Json(json!({
         "bucket": bucket,
         "key": key,
@@ -351,8 +352,39 @@ async fn metadata(state: &ApiState, bucket: &str, key: &str) -> ApiResult<Respon
         "storageClass": out.storage_class.map(|s| s.as_str().to_owned()),
         "versionId": out.version_id,
         "metadata": user,
+        "tags": tags,
     }))
     .into_response())
+}
+
+/// The object's tags (GetObjectTagging through the bucket's backend); `None` where the
+/// backend's client does not offer the operation (forwarded buckets answer it on the S3 door).
+async fn tags(
+    state: &ApiState,
+    bucket: &str,
+    key: &str,
+) -> ApiResult<Option<BTreeMap<String, String>>> {
+    let input = GetObjectTaggingInput::builder()
+        .bucket(bucket.to_owned())
+        .key(key.to_owned())
+        .build()
+        .map_err(|_| bad_input())?;
+    let out = match state
+        .control
+        .gateway()
+        .get_object_tagging(internal_request(input, http::Method::GET))
+        .await
+    {
+        Ok(resp) => resp.output,
+        Err(e) if *e.code() == s3s::S3ErrorCode::NotImplemented => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Some(
+        out.tag_set
+            .into_iter()
+            .filter_map(|t| Some((t.key?, t.value?)))
+            .collect(),
+    ))
 }
 
 pub async fn delete(

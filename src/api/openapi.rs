@@ -352,7 +352,9 @@ fn schemas() -> Value {
             "contentType": ns("string"), "contentEncoding": ns("string"), "contentDisposition": ns("string"),
             "cacheControl": ns("string"), "lastModified": {"type": "string", "format": "date-time", "nullable": true},
             "storageClass": ns("string"), "versionId": ns("string"),
-            "metadata": {"type": "object", "additionalProperties": s("string")}}},
+            "metadata": {"type": "object", "additionalProperties": s("string")},
+            "tags": {"type": "object", "nullable": true, "additionalProperties": s("string"),
+                "description": "Object tags; null where the bucket's backend client does not list them"}}},
         "PresignRequest": {"type": "object", "additionalProperties": false, "required": ["key"], "properties": {
             "key": {"type": "string", "minLength": 1, "maxLength": 1024},
             "expiresIn": {"type": "integer", "minimum": 1, "maximum": 604_800, "default": 3600,

@@ -277,6 +277,7 @@ test('previews: image, JSON as text, HTML shown as text (never rendered)', async
   await page.click('tr[data-key="notes.txt"] button[aria-label^="Details"]');
   await page.waitForSelector('.dialog .facts');
   assert.match(await page.textContent('.dialog .facts'), /23 B/);
+  assert.match(await page.textContent('.dialog .facts'), /Tags\s*none/);
   await shot('11-object-details');
   await page.keyboard.press('Escape');
 });

@@ -373,13 +373,15 @@ export async function detailsDialog(bucket, key) {
     const m = await api.objectMeta(bucket, key);
     const row = (k, v) => [h('dt', k), h('dd', v ?? '—')];
     const meta = Object.entries(m.metadata || {});
+    const tags = m.tags ? Object.entries(m.tags) : null;
     clear(body, h('dl.facts',
       row('Key', h('code', key)), row('Size', `${formatBytes(m.size)} (${formatCount(m.size)} bytes)`), row('ETag', h('code', m.etag || '—')),
       row('Type', m.contentType), row('Modified', formatDate(m.lastModified)), row('Storage class', m.storageClass || 'STANDARD'),
       m.versionId ? row('Version', h('code', m.versionId)) : null,
       m.cacheControl ? row('Cache-Control', m.cacheControl) : null,
       m.contentDisposition ? row('Disposition', m.contentDisposition) : null,
-      row('Metadata', meta.length ? h('ul.kv', meta.map(([k, v]) => h('li', h('code', k), ' = ', v))) : 'none')),
+      row('Metadata', meta.length ? h('ul.kv', meta.map(([k, v]) => h('li', h('code', k), ' = ', v))) : 'none'),
+      tags ? row('Tags', tags.length ? h('ul.kv', tags.map(([k, v]) => h('li', h('code', k), ' = ', v))) : 'none') : null),
     h('div.btn-row', h('button.btn.small', { type: 'button', onclick: () => download(bucket, key) }, icon('download'), 'Download'),
       h('button.btn.small', { type: 'button', onclick: () => shareDialog(bucket, key) }, icon('share'), 'Share link')));
   } catch (e) {

@@ -37,15 +37,7 @@ async fn serve_help_lists_only_server_flags() {
 #[tokio::test]
 async fn errors_are_one_line_without_backtrace() {
     let server = TestServer::start().await;
-    let token = std::env::var("BUCKETGATE_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty())
-        .unwrap_or_else(|| {
-            std::fs::read_to_string(server.data_dir().join("admin-token"))
-                .unwrap()
-                .trim()
-                .to_owned()
-        });
+    let token = token_of(&server);
     let envs = [
         ("BUCKETGATE_API", server.admin_endpoint.as_str()),
         ("BUCKETGATE_ADMIN_TOKEN", token.as_str()),

@@ -65,9 +65,9 @@ impl Setup {
     }
 
     /// Leaves an interrupted download of `key` behind, deterministically: FILE is a non-empty
-    /// directory, so the final rename fails after every range has landed in `FILE.part`.
-    /// Returns the state file.
-    async fn interrupted(&self, key: &str, file: &str) -> std::path::PathBuf {
+    /// directory, so the final rename fails after every range has landed in `FILE.part`; then
+    /// the state file is made to say that only the parts `done` were fetched. Returns it.
+    async fn interrupted(&self, key: &str, file: &str, done: &[u64]) -> std::path::PathBuf {
         std::fs::create_dir(file).unwrap();
         std::fs::write(Path::new(file).join("x"), b"x").unwrap();
         let (rc, _, err) = self.cli(&["object", "get", &self.bucket, key, file]).await;
@@ -79,7 +79,13 @@ impl Setup {
             .map(|e| e.unwrap().path())
             .collect();
         assert_eq!(states.len(), 1, "{states:?}");
-        states.into_iter().next().unwrap()
+        let state_file = states.into_iter().next().unwrap();
+        let mut state: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
+        assert_eq!(state["done"].as_array().unwrap().len(), 3, "{state}");
+        state["done"] = serde_json::json!(done);
+        std::fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
+        state_file
     }
 }
 
@@ -139,12 +145,8 @@ async fn resumed_gets_skip_the_ranges_already_fetched() {
     let data = pattern(8, 0, SIZE);
     s.put("big.bin", &data).await;
     let out = s.path("out.bin");
-    let state_file = s.interrupted("big.bin", &out).await;
+    let state_file = s.interrupted("big.bin", &out, &[1]).await;
     // Only the first range counts as done; the rest of `.part` is garbage to be overwritten.
-    let mut state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
-    state["done"] = serde_json::json!([1]);
-    std::fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
     let part = format!("{out}.part");
     let mut junk = data.clone();
     junk[PART..].fill(0xAB);
@@ -170,11 +172,7 @@ async fn resumed_gets_start_over_when_the_object_was_replaced() {
     let s = Setup::new().await;
     s.put("big.bin", &pattern(9, 0, SIZE)).await;
     let out = s.path("out.bin");
-    let state_file = s.interrupted("big.bin", &out).await;
-    let mut state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&state_file).unwrap()).unwrap();
-    state["done"] = serde_json::json!([1, 2]);
-    std::fs::write(&state_file, serde_json::to_vec(&state).unwrap()).unwrap();
+    s.interrupted("big.bin", &out, &[1, 2]).await;
     // Same size, other bytes: only the ETag tells them apart.
     let newer = pattern(10, 0, SIZE);
     s.put("big.bin", &newer).await;

@@ -53,9 +53,6 @@ pub async fn get(c: &Client, d: Download<'_>) -> Result<Option<u64>> {
     } else {
         None
     };
-    if previous.is_none() && size < MULTIPART_THRESHOLD {
-        return Ok(None);
-    }
     let part_size = part_size(size);
     let part_file = part_path(d.file);
     let previous = previous.filter(|s| {
@@ -65,6 +62,10 @@ pub async fn get(c: &Client, d: Download<'_>) -> Result<Option<u64>> {
             && s.part_size == part_size
             && std::fs::metadata(&part_file).is_ok_and(|m| m.len() == size)
     });
+    // A state is only written for large objects, so small ones (even empty) never get here.
+    if previous.is_none() && size < MULTIPART_THRESHOLD {
+        return Ok(None);
+    }
     let done = match previous {
         Some(s) if s.etag != etag => {
             eprintln!("the object changed since the interrupted download: starting over");

@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 mod args;
+mod download;
 mod output;
+mod transfer;
 mod upload;
 
 pub use args::*;
@@ -340,7 +342,7 @@ async fn object(c: &Client, cmd: ObjectCmd) -> Result<()> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .ok_or_else(|| anyhow!("{} has no file name", file.display()))?;
             let key = key.unwrap_or_else(|| file_name.clone());
-            if resume || len >= upload::MULTIPART_THRESHOLD {
+            if resume || len >= transfer::MULTIPART_THRESHOLD {
                 drop(f);
                 let ct = content_type.or_else(|| {
                     mime_guess::from_path(&file_name)
@@ -409,8 +411,28 @@ async fn object(c: &Client, cmd: ObjectCmd) -> Result<()> {
         ObjectCmd::Get {
             bucket,
             key,
-            output: out,
+            file,
+            output,
+            parallel,
+            resume,
         } => {
+            let out = file.or(output).unwrap_or_else(|| "-".to_owned());
+            if out != "-" {
+                let fetched = download::get(
+                    c,
+                    download::Download {
+                        bucket: &bucket,
+                        key: &key,
+                        file: std::path::Path::new(&out),
+                        parallel: usize::from(parallel),
+                        resume,
+                    },
+                )
+                .await?;
+                if fetched.is_some() {
+                    return Ok(());
+                }
+            }
             let path = format!("/api/buckets/{}/objects/{}", seg(&bucket), key_path(&key));
             let resp = checked(
                 c.request(Method::GET, &path)

@@ -5,18 +5,6 @@ mod common;
 
 use common::*;
 
-async fn bucketgate(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_bucketgate"));
-    cmd.args(args)
-        .env_remove("BUCKETGATE_ADMIN_TOKEN")
-        .env_remove("BUCKETGATE_ACCESS_KEY")
-        .env_remove("BUCKETGATE_SECRET_KEY");
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.output().await.unwrap()
-}
-
 #[tokio::test]
 async fn serve_help_lists_only_server_flags() {
     let out = bucketgate(&["serve", "--help"], &[]).await;
@@ -95,37 +83,10 @@ async fn errors_are_one_line_without_backtrace() {
     assert_eq!(err.lines().count(), 1, "{err}");
 }
 
-/// Runs the client against `server` as the admin; returns (exit code, stdout, stderr).
-async fn client(
-    server: &TestServer,
-    token: &str,
-    state_dir: &std::path::Path,
-    args: &[&str],
-) -> (Option<i32>, String, String) {
-    let out = bucketgate(
-        args,
-        &[
-            ("BUCKETGATE_API", server.admin_endpoint.as_str()),
-            ("BUCKETGATE_ADMIN_TOKEN", token),
-            ("BUCKETGATE_STATE_DIR", state_dir.to_str().unwrap()),
-        ],
-    )
-    .await;
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn token_of(server: &TestServer) -> String {
-    server.admin_token()
-}
-
 #[tokio::test]
 async fn large_puts_go_multipart_and_resume() {
     let server = TestServer::start().await;
-    let token = token_of(&server);
+    let token = server.admin_token();
     let work = tempfile::tempdir().unwrap();
     let state = work.path().join("state");
     let file = work.path().join("big.bin");

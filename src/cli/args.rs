@@ -183,12 +183,24 @@ pub enum ObjectCmd {
         #[arg(long)]
         resume: bool,
     },
-    /// Download an object to a file, or to stdout with `-o -` (the default).
+    /// Download an object to a file, or to stdout with `-` (the default). Objects of 16 MiB
+    /// and more are fetched to a file in ranges in parallel, straight from the S3 listener.
     Get {
         bucket: String,
         key: String,
-        #[arg(long, short, default_value = "-")]
-        output: String,
+        /// File to write, `-` for stdout [default: -].
+        #[arg(conflicts_with = "output")]
+        file: Option<String>,
+        /// Same as FILE.
+        #[arg(long, short)]
+        output: Option<String>,
+        /// Ranges fetched at once (objects of 16 MiB and more).
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallel: u16,
+        /// Continue this file's interrupted download, skipping the ranges already fetched
+        /// (starts over if the object changed since).
+        #[arg(long)]
+        resume: bool,
     },
     /// List objects.
     Ls {

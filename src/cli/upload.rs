@@ -4,29 +4,25 @@
 //! `--resume`: the upload's id is kept in a state file until it completes, and a resumed run
 //! skips the parts the server already holds (ListParts).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use futures::{StreamExt, TryStreamExt};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
+use super::transfer::{
+    Failure, URL_EXPIRY_SECS, failure_of, part_count, part_size, progress_bar, range_of,
+    read_state, state_path, with_retries, write_state,
+};
 use super::{Client, seg};
 
-/// Files at least this large go multipart.
-pub const MULTIPART_THRESHOLD: u64 = 16 << 20;
-/// Smallest part (S3's minimum is 5 MiB; 8 MiB keeps requests few).
-const MIN_PART: u64 = 8 << 20;
-const MAX_PARTS: u64 = 10_000;
 /// Part URLs are asked for in batches of this many (the API's limit).
 const PRESIGN_BATCH: usize = 1000;
-/// Validity of part URLs: long enough for slow links.
-const URL_EXPIRY_SECS: u64 = 6 * 3600;
-const ATTEMPTS: u32 = 4;
 
 /// What the CLI remembers about an upload in progress.
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -49,11 +45,6 @@ pub struct Upload<'a> {
     pub resume: bool,
 }
 
-/// Part size for a file of `len` bytes: at least 8 MiB, and few enough parts for S3's 10,000.
-pub fn part_size(len: u64) -> u64 {
-    MIN_PART.max(len.div_ceil(MAX_PARTS))
-}
-
 /// Uploads the file; returns the API's answer of the completion (`{key, etag, versionId}`).
 pub async fn put(c: &Client, u: Upload<'_>) -> Result<Value> {
     let meta = tokio::fs::metadata(u.file)
@@ -66,11 +57,11 @@ pub async fn put(c: &Client, u: Upload<'_>) -> Result<Value> {
         .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_millis());
     let part_size = part_size(size);
-    let count = size.div_ceil(part_size).max(1);
-    let state_file = state_path(u.bucket, u.key, u.file)?;
+    let count = part_count(size, part_size);
+    let state_file = state_path("upload", u.bucket, u.key, u.file)?;
     let base = format!("/api/buckets/{}/uploads", seg(u.bucket));
 
-    let previous = if u.resume {
+    let previous: Option<State> = if u.resume {
         read_state(&state_file)
     } else {
         None
@@ -159,12 +150,6 @@ pub async fn put(c: &Client, u: Upload<'_>) -> Result<Value> {
     Ok(v)
 }
 
-/// (offset, length) of part `n` (1-based).
-fn range_of(n: u64, part_size: u64, size: u64) -> (u64, u64) {
-    let offset = (n - 1) * part_size;
-    (offset, part_size.min(size.saturating_sub(offset)))
-}
-
 /// Parts the server holds whose size matches what this file's part would be.
 async fn uploaded_parts(
     c: &Client,
@@ -187,7 +172,7 @@ async fn uploaded_parts(
         ) else {
             continue;
         };
-        if n >= 1 && n <= size.div_ceil(part_size).max(1) && range_of(n, part_size, size).1 == len {
+        if n >= 1 && n <= part_count(size, part_size) && range_of(n, part_size, size).1 == len {
             out.push((n, etag.to_owned()));
         }
     }
@@ -235,9 +220,7 @@ async fn put_part(
     len: u64,
     bar: &indicatif::ProgressBar,
 ) -> Result<String> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
+    with_retries(&format!("part at offset {offset}"), || async {
         let mut f = tokio::fs::File::open(file)
             .await
             .with_context(|| format!("opening {}", file.display()))?;
@@ -257,112 +240,25 @@ async fn put_part(
             .body(reqwest::Body::wrap_stream(stream))
             .send()
             .await;
-        let retry = match result {
+        let failure = match result {
             Ok(resp) if resp.status().is_success() => {
                 return resp
                     .headers()
                     .get(reqwest::header::ETAG)
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned)
-                    .ok_or_else(|| anyhow!("the S3 listener answered part {offset} without ETag"));
+                    .ok_or_else(|| {
+                        Failure::Final(anyhow!(
+                            "the S3 listener answered part {offset} without ETag"
+                        ))
+                    });
             }
-            Ok(resp) if resp.status().is_server_error() => {
-                format!("HTTP {}", resp.status().as_u16())
-            }
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let body = resp.text().await.unwrap_or_default();
-                let code = xml_tag(&body, "Code").unwrap_or_else(|| format!("HTTP {status}"));
-                let message = xml_tag(&body, "Message").unwrap_or_default();
-                bail!("{code}: {message}");
-            }
-            Err(e) => format!("{e}"),
+            Ok(resp) => failure_of(resp).await,
+            Err(e) => Failure::Retry(format!("{e}")),
         };
         // What this attempt counted is sent again.
         bar.dec(counted.load(Ordering::Relaxed));
-        if attempt >= ATTEMPTS {
-            bail!(
-                "part at offset {offset} failed {ATTEMPTS} times: {retry} (run again with --resume)"
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
-    }
-}
-
-fn xml_tag(body: &str, tag: &str) -> Option<String> {
-    let start = body.find(&format!("<{tag}>"))? + tag.len() + 2;
-    let end = body[start..].find(&format!("</{tag}>"))? + start;
-    Some(body[start..end].to_owned())
-}
-
-fn progress_bar(size: u64) -> indicatif::ProgressBar {
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(size);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}",
-    ) {
-        bar.set_style(style);
-    }
-    bar
-}
-
-/// Where the state of an upload of `file` to `bucket/key` is kept:
-/// `$BUCKETGATE_STATE_DIR`, else `$XDG_STATE_HOME/bucketgate`, else `~/.local/state/bucketgate`.
-fn state_path(bucket: &str, key: &str, file: &Path) -> Result<PathBuf> {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    let dir = env("BUCKETGATE_STATE_DIR")
-        .or_else(|| env("XDG_STATE_HOME").map(|d| d.join("bucketgate")))
-        .or_else(|| env("HOME").map(|h| h.join(".local/state/bucketgate")))
-        .ok_or_else(|| anyhow!("no state directory: set BUCKETGATE_STATE_DIR"))?;
-    let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_owned());
-    let id = fnv1a(format!("{bucket}\n{key}\n{}", abs.display()).as_bytes());
-    Ok(dir.join(format!("upload-{id:016x}.json")))
-}
-
-/// FNV-1a: a stable hash for state file names (std's hasher may change between releases).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        Err(failure)
     })
-}
-
-fn read_state(path: &Path) -> Option<State> {
-    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
-}
-
-fn write_state(path: &Path, state: &State) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    std::fs::write(path, serde_json::to_vec(state)?)
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parts_cover_the_file() {
-        assert_eq!(part_size(20 << 20), 8 << 20);
-        assert_eq!(part_size(200 << 30), (200u64 << 30).div_ceil(10_000));
-        let size = (20 << 20) + 5;
-        let ps = part_size(size);
-        let count = size.div_ceil(ps);
-        let total: u64 = (1..=count).map(|n| range_of(n, ps, size).1).sum();
-        assert_eq!((count, total), (3, size));
-        assert_eq!(range_of(3, ps, size), (16 << 20, (4 << 20) + 5));
-    }
-
-    #[test]
-    fn state_names_are_stable() {
-        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
-        assert_ne!(fnv1a(b"a\nb"), fnv1a(b"a\nc"));
-    }
+    .await
 }

@@ -1221,3 +1221,39 @@ impl TestServer {
         server
     }
 }
+
+/// Runs the `bucketgate` binary as a client, without credentials from the environment.
+pub async fn bucketgate(args: &[&str], envs: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_bucketgate"));
+    cmd.args(args)
+        .env_remove("BUCKETGATE_ADMIN_TOKEN")
+        .env_remove("BUCKETGATE_ACCESS_KEY")
+        .env_remove("BUCKETGATE_SECRET_KEY");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.output().await.unwrap()
+}
+
+/// Runs the client against `server` as the admin; returns (exit code, stdout, stderr).
+pub async fn client(
+    server: &TestServer,
+    token: &str,
+    state_dir: &std::path::Path,
+    args: &[&str],
+) -> (Option<i32>, String, String) {
+    let out = bucketgate(
+        args,
+        &[
+            ("BUCKETGATE_API", server.admin_endpoint.as_str()),
+            ("BUCKETGATE_ADMIN_TOKEN", token),
+            ("BUCKETGATE_STATE_DIR", state_dir.to_str().unwrap()),
+        ],
+    )
+    .await;
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -120,6 +120,12 @@ pub struct BucketPatch {
     pub workspace: Option<Option<String>>,
     #[serde(default)]
     pub grants: Option<Vec<Grant>>,
+    /// Static website documents; `null` turns the website off.
+    #[serde(default, with = "double_option")]
+    pub website: Option<Option<crate::settings::WebsiteSettings>>,
+    /// CORS rules for the S3 listener; `null` removes them.
+    #[serde(default, with = "double_option")]
+    pub cors: Option<Option<Vec<crate::settings::CorsRuleSettings>>>,
 }
 
 /// `Some(None)` for an explicit `null`, `None` for an absent field.
@@ -160,6 +166,11 @@ pub struct BucketStats {
 
 fn invalid(field: &str, msg: &str) -> Error {
     client_err!(InvalidArgument, "{field}: {msg}")
+}
+
+/// A refused website or CORS setting: `400 InvalidArgument` naming its field.
+fn setting_error(e: crate::settings::SettingError) -> Error {
+    invalid(&e.field, &e.message)
 }
 
 /// A control-plane error with its own code (not one of S3's) and HTTP status.
@@ -591,6 +602,18 @@ impl Control {
         }
         if let Some(g) = patch.grants {
             rec.grants = g;
+        }
+        if let Some(w) = patch.website {
+            rec.website = w.map(Into::into);
+            if let Some(w) = &rec.website {
+                crate::settings::check_website(w).map_err(setting_error)?;
+            }
+        }
+        if let Some(c) = patch.cors {
+            rec.cors = c
+                .map(crate::settings::cors_from_settings)
+                .transpose()
+                .map_err(setting_error)?;
         }
         // Only what changes reaches the bucket's server; suspending versioning that was never
         // enabled changes nothing.

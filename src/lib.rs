@@ -26,5 +26,6 @@ pub mod request;
 pub mod s3util;
 pub mod secrets;
 pub mod server;
+pub mod settings;
 pub mod tls;
 pub mod website;

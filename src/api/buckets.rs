@@ -46,6 +46,10 @@ pub struct BucketView {
     /// is kept, but serves nothing until it is unlinked.
     pub domain_status: Vec<DomainStatus>,
     pub grants: Vec<GrantView>,
+    /// Static website documents, `null` when the bucket is no website.
+    pub website: Option<crate::settings::WebsiteSettings>,
+    /// CORS rules of the S3 listener, `null` when none are set.
+    pub cors: Option<Vec<crate::settings::CorsRuleSettings>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageView>,
 }
@@ -154,6 +158,11 @@ pub fn view(
                 level: g.level,
             })
             .collect(),
+        website: rec.website.as_ref().map(Into::into),
+        cors: rec
+            .cors
+            .as_ref()
+            .map(|rules| rules.iter().map(Into::into).collect()),
         usage: usage.map(|u| UsageView {
             objects: u.objects,
             bytes: u.bytes,
@@ -253,6 +262,7 @@ pub async fn update(
 ) -> ApiResult<axum::Json<BucketView>> {
     let patch = patch_from_json(body)?;
     state.control.bucket(&caller.actor, &name)?;
+    check_settings(&patch)?;
     if let Some(grants) = &patch.grants {
         let keys = state.control.gateway().keys();
         for (i, g) in grants.iter().enumerate() {
@@ -269,6 +279,19 @@ pub async fn update(
         .update_bucket(&caller.actor, &name, patch)
         .await?;
     Ok(axum::Json(with_usage(&state, &rec)?))
+}
+
+/// Refuses bad website and CORS settings with the field they name (the same checks the S3
+/// operations make, in [`crate::settings`]).
+fn check_settings(patch: &BucketPatch) -> ApiResult<()> {
+    let field = |e: crate::settings::SettingError| ApiError::invalid(&e.field, &e.message);
+    if let Some(Some(w)) = &patch.website {
+        crate::settings::check_website(&w.clone().into()).map_err(field)?;
+    }
+    if let Some(Some(c)) = &patch.cors {
+        crate::settings::cors_from_settings(c.clone()).map_err(field)?;
+    }
+    Ok(())
 }
 
 /// Reads a [`BucketPatch`], taking grants in the API's camelCase (`accessKey`).

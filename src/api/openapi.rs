@@ -289,7 +289,29 @@ fn schemas() -> Value {
         "pendingBytes": s("integer"), "maxSizeBytes": ns("integer"), "maxObjects": ns("integer"),
         "sizeUsedPercent": ns("number"), "objectsUsedPercent": ns("number"),
         "requests": s("integer"), "errors": s("integer"), "bytesIn": s("integer"), "bytesOut": s("integer")}});
+    let website = json!({"type": "object", "additionalProperties": false, "required": ["indexDocument"],
+        "description": "Static website documents served on the bucket's website host",
+        "properties": {
+            "indexDocument": {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": "^[^/\\u0000-\\u001F\\u007F-\\u009F]*$",
+                "description": "Key suffix served for a directory (no '/')"},
+            "errorDocument": {"type": "string", "minLength": 1, "maxLength": 1024, "pattern": text_pattern, "nullable": true}}});
+    let cors_rule = json!({"type": "object", "additionalProperties": false, "required": ["allowedOrigins", "allowedMethods"],
+        "properties": {
+            "allowedOrigins": {"type": "array", "minItems": 1, "items": {"type": "string",
+                "description": "* or scheme://host[:port], with at most one *"}},
+            "allowedMethods": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": ["GET", "PUT", "POST", "DELETE", "HEAD"]}},
+            "allowedHeaders": {"type": "array", "items": s("string")},
+            "exposeHeaders": {"type": "array", "items": s("string")},
+            "maxAgeSeconds": {"type": "integer", "minimum": 0, "maximum": 86400, "nullable": true}}});
+    let website_n = {
+        let mut w = website.clone();
+        w["nullable"] = json!(true);
+        w
+    };
+    let cors_n = json!({"type": "array", "minItems": 1, "maxItems": 100, "nullable": true, "items": schema_ref("CorsRule")});
     let mut v = json!({
+        "Website": website,
+        "CorsRule": cors_rule,
         "Error": {"type": "object", "required": ["error"], "properties": {"error": {
             "type": "object", "required": ["code", "message"],
             "properties": {"code": s("string"), "message": s("string"),
@@ -308,7 +330,8 @@ fn schemas() -> Value {
             "maxObjects": {"type": "integer", "minimum": 0, "nullable": true},
             "publicRead": s("boolean"), "publicList": s("boolean"), "versioning": s("boolean"),
             "encryption": ntext, "region": s("string"), "team": nid.clone(), "workspace": nid,
-            "grants": {"type": "array", "items": schema_ref("Grant")}}},
+            "grants": {"type": "array", "items": schema_ref("Grant")},
+            "website": website_n.clone(), "cors": cors_n.clone()}},
         "Grant": grant,
         "Usage": {"type": "object", "required": ["objects", "bytes", "pendingBytes"], "properties": {
             "objects": s("integer"), "bytes": s("integer"), "pendingBytes": s("integer")}},
@@ -323,7 +346,8 @@ fn schemas() -> Value {
             "publicList": s("boolean"), "versioning": ns("string"), "encryption": ns("string"),
             "domains": {"type": "array", "items": s("string")},
             "domainStatus": domain_status,
-            "grants": {"type": "array", "items": schema_ref("Grant")}, "usage": schema_ref("Usage")}},
+            "grants": {"type": "array", "items": schema_ref("Grant")}, "usage": schema_ref("Usage"),
+            "website": website_n, "cors": cors_n}},
         "ContainerInfo": {"type": "object", "required": ["profile", "image", "name", "volume", "s3Address"], "properties": {
             "profile": s("string"), "image": s("string"), "name": s("string"), "volume": s("string"),
             "s3Address": s("string"), "consoleAddress": ns("string")}},

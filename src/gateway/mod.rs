@@ -546,6 +546,17 @@ pub fn copy_range_len(range: Option<&str>, size: u64) -> u64 {
 /// Generates `impl S3 for Gateway`: the hand-written bucket operations, then one routing
 /// method per object operation (async_trait must see the expanded methods, hence the macro
 /// around the whole impl).
+/// A website or CORS setting refused by [`crate::settings`], as the S3 error S3 answers.
+fn setting_s3_error(e: crate::settings::SettingError) -> s3s::S3Error {
+    use crate::settings::S3Kind;
+    let code = match e.s3 {
+        S3Kind::MalformedXml => s3s::S3ErrorCode::MalformedXML,
+        S3Kind::InvalidRequest => s3s::S3ErrorCode::InvalidRequest,
+        S3Kind::InvalidArgument => s3s::S3ErrorCode::InvalidArgument,
+    };
+    s3s::S3Error::with_message(code, format!("{}: {}", e.field, e.message))
+}
+
 macro_rules! gateway_s3_impl {
     (
         custom { $($custom:item)* }
@@ -702,26 +713,18 @@ gateway_s3_impl! {
 
         async fn put_bucket_cors(&self, req: S3Request<PutBucketCorsInput>) -> S3Result<S3Response<PutBucketCorsOutput>> {
             let rules = req.input.cors_configuration.cors_rules;
-            if rules.is_empty() || rules.len() > 100 {
-                return Err(s3_error!(MalformedXML, "A CORS configuration holds 1 to 100 rules"));
-            }
-            let mut stored = Vec::with_capacity(rules.len());
-            for r in rules {
-                const METHODS: &[&str] = &["GET", "PUT", "POST", "DELETE", "HEAD"];
-                if let Some(bad) = r.allowed_methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
-                    return Err(s3_error!(InvalidRequest, "Found unsupported HTTP method in CORS config. Unsupported method is {bad}"));
-                }
-                if r.allowed_origins.is_empty() || r.allowed_methods.is_empty() {
-                    return Err(s3_error!(MalformedXML, "Each CORS rule needs AllowedOrigin and AllowedMethod"));
-                }
-                stored.push(CorsRule {
+            let ages: Vec<Option<i64>> = rules.iter().map(|r| r.max_age_seconds.map(i64::from)).collect();
+            let stored: Vec<CorsRule> = rules
+                .into_iter()
+                .map(|r| CorsRule {
                     allowed_origins: r.allowed_origins,
                     allowed_methods: r.allowed_methods,
                     allowed_headers: r.allowed_headers.unwrap_or_default(),
                     expose_headers: r.expose_headers.unwrap_or_default(),
-                    max_age_seconds: r.max_age_seconds.and_then(|s| u32::try_from(s).ok()),
-                });
-            }
+                    max_age_seconds: crate::settings::max_age(r.max_age_seconds.map(i64::from)),
+                })
+                .collect();
+            crate::settings::check_cors(&stored, &ages).map_err(setting_s3_error)?;
             self.modify_bucket(&req.input.bucket, |b| b.cors = Some(stored)).await?;
             Ok(S3Response::new(PutBucketCorsOutput::default()))
         }
@@ -758,13 +761,11 @@ gateway_s3_impl! {
             let Some(index) = conf.index_document.map(|d| d.suffix) else {
                 return Err(s3_error!(InvalidArgument, "A value for IndexDocument Suffix must be provided"));
             };
-            if index.is_empty() || index.contains('/') {
-                return Err(s3_error!(InvalidArgument, "The IndexDocument Suffix is not well formed"));
-            }
             let website = Website {
                 index_document: index,
                 error_document: conf.error_document.map(|d| d.key),
             };
+            crate::settings::check_website(&website).map_err(setting_s3_error)?;
             self.modify_bucket(&req.input.bucket, |b| b.website = Some(website)).await?;
             Ok(S3Response::new(PutBucketWebsiteOutput::default()))
         }

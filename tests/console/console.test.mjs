@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -392,6 +393,68 @@ test('settings: public read makes an anonymous GET work', async () => {
   assert.equal(await anon.text(), 'hello from the console\n');
 });
 
+// GET on the S3 listener with a Host header (fetch may not set Host): the website host.
+function hostGet(host, path = '/') {
+  const u = new URL(s3);
+  return new Promise((res, rej) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, path, method: 'GET', headers: { Host: `${host}:${u.port}` } }, (r) => {
+      let body = '';
+      r.setEncoding('utf8');
+      r.on('data', (c) => { body += c; });
+      r.on('end', () => res({ status: r.statusCode, body }));
+    });
+    req.on('error', rej);
+    req.end();
+  });
+}
+
+test('settings: website index and error documents are served on the website host', async () => {
+  await s3Put('photos', 'start.html', '<h1>start</h1>');
+  await s3Put('photos', 'missing.html', '<h1>not here</h1>');
+  await page.goto(`${admin}/#/b/photos/settings`);
+  await page.waitForSelector('.website-form');
+  await page.fill('.website-form [name="website.indexDocument"]', 'dir/start.html');
+  await page.click('.website-form button[type=submit]');
+  await page.waitForSelector('.website-form .field[data-field="website.indexDocument"].invalid');
+  await page.fill('.website-form [name="website.indexDocument"]', 'start.html');
+  await page.fill('.website-form [name="website.errorDocument"]', 'missing.html');
+  await page.click('.website-form button[type=submit]');
+  await page.waitForSelector('.toast-ok:has-text("Website saved")');
+  await page.waitForSelector('.website-form .website-off');
+  await shot('16b-settings-website', page, { toasts: true });
+  const r = await apiCall('GET', '/api/buckets/photos');
+  assert.deepEqual(r.body.website, { indexDocument: 'start.html', errorDocument: 'missing.html' });
+  const home = await hostGet('photos.web.localhost');
+  assert.equal(home.status, 200);
+  assert.equal(home.body, '<h1>start</h1>');
+  const gone = await hostGet('photos.web.localhost', '/nope');
+  assert.equal(gone.status, 404);
+  assert.equal(gone.body, '<h1>not here</h1>');
+});
+
+test('settings: a CORS rule added in the editor is stored and answers preflights', async () => {
+  await page.goto(`${admin}/#/b/photos/settings`);
+  await page.waitForSelector('.cors-form');
+  await page.click('.cors-form .add-rule');
+  await page.fill('#cors-0-origins', 'https://*.*.example.com');
+  await page.click('.cors-form button[type=submit]');
+  // the API's field error lands on the rule's origins field
+  await page.waitForSelector('.cors-form .field[data-field="cors[0].allowedOrigins"].invalid');
+  await page.fill('#cors-0-origins', 'https://app.example.com');
+  await page.check('.cors-form .cors-rule input[value=PUT]');
+  await page.fill('#cors-0-expose', 'ETag');
+  await page.fill('#cors-0-age', '600');
+  await page.click('.cors-form button[type=submit]');
+  await page.waitForSelector('.toast-ok:has-text("CORS rules saved")');
+  await page.waitForSelector('.cors-form #cors-0-origins');
+  const r = await apiCall('GET', '/api/buckets/photos');
+  assert.deepEqual(r.body.cors, [{ allowedOrigins: ['https://app.example.com'], allowedMethods: ['GET', 'PUT'], allowedHeaders: [], exposeHeaders: ['ETag'], maxAgeSeconds: 600 }]);
+  await shot('16c-settings-cors', page, { toasts: true });
+  const pre = await fetch(`${s3}/photos/notes.txt`, { method: 'OPTIONS', headers: { Origin: 'https://app.example.com', 'Access-Control-Request-Method': 'PUT' } });
+  assert.equal(pre.status, 200);
+  assert.equal(pre.headers.get('access-control-allow-origin'), 'https://app.example.com');
+});
+
 test('domain link and unlink', async () => {
   await page.goto(`${admin}/#/b/photos/domains`);
   await page.fill('#f-domain', 'not a host');
@@ -401,6 +464,7 @@ test('domain link and unlink', async () => {
   await page.keyboard.press('Enter');
   await page.waitForSelector('li.domain[data-domain="assets.example.com"]');
   assert.deepEqual(await page.$$eval('li.domain table.dns tbody td', (t) => t.map((x) => x.textContent)), ['A', 'assets.example.com', '127.0.0.1']);
+  assert.equal(await page.textContent('li.domain .domain-status[data-active=true] .badge'), 'active');
   await shot('17-domains');
   assert.deepEqual((await apiCall('GET', '/api/buckets/photos')).body.domains, ['assets.example.com']);
 });

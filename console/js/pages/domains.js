@@ -52,10 +52,13 @@ export async function domainsTab({ panel, bucket, state }) {
       bucket.publicRead ? null : h('p.callout.warn', 'This bucket is private, so its website answers 403. Turn on public read in Settings.')));
 }
 
+/** Whether the gateway routes `d` (the API's `domainStatus`): a link made before its name
+ * became reserved stays listed but serves nothing. */
 function answers(bucket, d) {
-  const info = bucket.domainStatus?.[d];
-  if (!info) return badge(bucket.publicRead ? 'linked' : 'linked · private', bucket.publicRead ? 'ok' : 'warn');
-  return info.answers ? badge('answers here', 'ok') : badge(info.message || 'not answering', 'warn');
+  const info = (bucket.domainStatus || []).find((x) => x.domain === d);
+  if (info && !info.active) return h('span.domain-status', { dataset: { active: 'false' } }, badge(`inactive · ${info.error || 'refused'}`, 'warn'), info.message ? h('small.muted', ` ${info.message}`) : null);
+  const label = bucket.publicRead ? 'active' : 'active · private';
+  return h('span.domain-status', { dataset: { active: 'true' } }, badge(label, bucket.publicRead ? 'ok' : 'warn'));
 }
 
 /** A for an IPv4 address, AAAA for IPv6, CNAME for a host name. */

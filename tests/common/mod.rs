@@ -66,13 +66,13 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on a fresh temp data dir and waits for its ready line.
     pub async fn start() -> TestServer {
-        Self::start_inner(None).await
+        Self::start_inner(None, &[], &[]).await
     }
 
     /// Starts a server with a TOML config file (written to `<root>/gw.toml`); the listen
     /// addresses, data dir, base domain and region still come from the flags.
     pub async fn start_with_config(toml: &str) -> TestServer {
-        Self::start_inner(Some(toml)).await
+        Self::start_inner(Some(toml), &[], &[]).await
     }
 
     /// Replaces the config file used by the next [`TestServer::restart`].
@@ -82,7 +82,9 @@ impl TestServer {
         self.config_file = Some(path);
     }
 
-    async fn start_inner(toml: Option<&str>) -> TestServer {
+    /// Starts a server with an optional config file, extra environment for the child and an
+    /// optional wrapper program; every constructor ends here.
+    async fn start_inner(toml: Option<&str>, env: &[(&str, &str)], wrapper: &[&str]) -> TestServer {
         let root = tempfile::Builder::new()
             .prefix("bucketgate-it-")
             .tempdir()
@@ -98,9 +100,12 @@ impl TestServer {
             s3_endpoint: String::new(),
             admin_endpoint: String::new(),
             config_file: None,
-            env: Vec::new(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             startup_lines: Vec::new(),
-            wrapper: Vec::new(),
+            wrapper: wrapper.iter().map(|w| w.to_string()).collect(),
         };
         if let Some(t) = toml {
             server.rewrite_config(t);
@@ -1144,31 +1149,7 @@ impl TestServer {
     /// credentials, for a second server in front of the first). Panics and stderr are watched
     /// like every other server's.
     pub async fn start_with_config_env(toml: &str, env: &[(&str, &str)]) -> TestServer {
-        let root = tempfile::Builder::new()
-            .prefix("bucketgate-it-")
-            .tempdir()
-            .expect("create temp dir");
-        std::fs::create_dir(root.path().join("data")).expect("create data dir");
-        let mut server = TestServer {
-            root,
-            child: None,
-            pumps: Vec::new(),
-            stderr: Arc::new(Mutex::new(String::new())),
-            s3_addr: "127.0.0.1:0".parse().unwrap(),
-            admin_addr: "127.0.0.1:0".parse().unwrap(),
-            s3_endpoint: String::new(),
-            admin_endpoint: String::new(),
-            config_file: None,
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            startup_lines: Vec::new(),
-            wrapper: Vec::new(),
-        };
-        server.rewrite_config(toml);
-        server.spawn().await;
-        server
+        Self::start_inner(Some(toml), env, &[]).await
     }
 
     /// The value after `prefix` on a stdout line printed before the ready line.
@@ -1198,27 +1179,7 @@ impl TestServer {
     /// A server whose binary runs under `wrapper` (a program and its arguments, e.g.
     /// `strace -f -o FILE --`). [`TestServer::pid`] is then the wrapper's pid.
     pub async fn start_wrapped(wrapper: &[&str]) -> TestServer {
-        let root = tempfile::Builder::new()
-            .prefix("bucketgate-it-")
-            .tempdir()
-            .expect("create temp dir");
-        std::fs::create_dir(root.path().join("data")).expect("create data dir");
-        let mut server = TestServer {
-            root,
-            child: None,
-            pumps: Vec::new(),
-            stderr: Arc::new(Mutex::new(String::new())),
-            s3_addr: "127.0.0.1:0".parse().unwrap(),
-            admin_addr: "127.0.0.1:0".parse().unwrap(),
-            s3_endpoint: String::new(),
-            admin_endpoint: String::new(),
-            config_file: None,
-            env: Vec::new(),
-            startup_lines: Vec::new(),
-            wrapper: wrapper.iter().map(|w| w.to_string()).collect(),
-        };
-        server.spawn().await;
-        server
+        Self::start_inner(None, &[], wrapper).await
     }
 }
 

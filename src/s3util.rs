@@ -55,6 +55,20 @@ pub fn validate_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// [`validate_key`] plus the longest key the bucket's server can store (`max_bytes`, from a
+/// container profile's `max_key_bytes`): servers that keep a key in a file name cannot take
+/// S3's 1024 bytes, and would answer a longer one with a `500`, not the client error it is.
+pub fn validate_key_within(key: &str, max_bytes: Option<usize>) -> Result<()> {
+    validate_key(key)?;
+    match max_bytes {
+        Some(max) if key.len() > max => Err(client_err!(
+            KeyTooLongError,
+            "Your key is too long: this bucket's server stores keys of at most {max} bytes"
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Removes `aws-chunked` from a stored `Content-Encoding`: it describes the upload's framing,
 /// not the object (S3 drops it too). `None` when nothing else is left.
 pub fn strip_aws_chunked(encoding: Option<String>) -> Option<String> {

@@ -203,3 +203,77 @@ async fn a_stalled_upload_to_a_container_bucket_is_cut_off() {
     // Nothing is left in flight: the bucket deletes at once.
     s3.delete_bucket().bucket(&bucket).send().await.unwrap();
 }
+
+/// A container profile's `max_key_bytes` (the s3s-fs test image: 72, its file names hold the
+/// key) is enforced at the S3 door and in the API as `KeyTooLongError` (found by the API fuzz:
+/// the server answered longer keys with `500 InternalError`); a key of the limit still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_buckets_refuse_keys_longer_than_their_server_stores() {
+    if !docker_ready() {
+        return;
+    }
+    let inst = Instance(format!(
+        "hk{:012x}",
+        rand::random::<u64>() & 0xffff_ffff_ffff
+    ));
+    let base = 45000 + (std::process::id() as u16 % 40) * 100 + 75;
+    let server = TestServer::start_with_config(&format!(
+        "default_backend = \"container\"\n\n[container]\nprofile = \"s3s-fs-test\"\ninstance = \"{}\"\nport_min = {base}\nport_max = {}\nready_timeout_secs = 30\n",
+        inst.0,
+        base + 19
+    ))
+    .await;
+    let s3 = server.client();
+    let bucket = server.bucket(&s3).await;
+    let long = format!("dir/{}", "a".repeat(69));
+    let ok = format!("dir/{}", "a".repeat(68));
+    let refused = s3
+        .put_object()
+        .bucket(&bucket)
+        .key(&long)
+        .body(b"x".to_vec().into())
+        .send()
+        .await;
+    assert_s3_err(refused, 400, "KeyTooLongError");
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&ok)
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .expect("a key of the limit is stored");
+
+    let http = http_client();
+    let token = server.admin_token();
+    let resp = http
+        .post(format!(
+            "{}/api/buckets/{bucket}/uploads",
+            server.admin_endpoint
+        ))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "key": long }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        (
+            body["error"]["code"].as_str(),
+            body["error"]["field"].as_str()
+        ),
+        (Some("KeyTooLongError"), Some("key")),
+        "{body}"
+    );
+    let resp = http
+        .get(format!(
+            "{}/api/buckets/{bucket}/objects/{ok}?metadata",
+            server.admin_endpoint
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    server.assert_no_panics();
+}

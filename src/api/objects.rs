@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, PathArgs, QueryArgs};
+use super::presign::check_key;
 use crate::gateway::internal_request;
 
 /// Longest `key` form field read before the file part.
@@ -70,14 +71,6 @@ fn etag_text(e: &ETag) -> String {
 
 fn bad_input() -> ApiError {
     ApiError::internal()
-}
-
-fn check_key(key: &str) -> ApiResult<()> {
-    crate::s3util::validate_key(key).map_err(|e| {
-        let mut e = ApiError::from(e);
-        e.message = format!("key: {}", e.message);
-        e
-    })
 }
 
 pub async fn list(
@@ -154,7 +147,7 @@ pub async fn upload(
     PathArgs(name): PathArgs<String>,
     form: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<Response> {
-    state.control.bucket(&caller.actor, &name)?;
+    let rec = state.control.bucket(&caller.actor, &name)?;
     let mut form = form?;
     let mut next_key: Option<String> = None;
     let mut stored = Vec::new();
@@ -169,7 +162,7 @@ pub async fn upload(
             Some(k) => k,
             None => field.file_name().unwrap_or_default().to_owned(),
         };
-        check_key(&key)?;
+        check_key(&state, &rec, &key)?;
         let content_type = field
             .content_type()
             .filter(|ct| *ct != "application/octet-stream")
@@ -247,7 +240,7 @@ pub async fn get(
     RawQuery(query): RawQuery,
     uri: Uri,
 ) -> ApiResult<Response> {
-    state.control.bucket(&caller.actor, &name)?;
+    let rec = state.control.bucket(&caller.actor, &name)?;
     let wants_query = query
         .as_deref()
         .unwrap_or_default()
@@ -260,9 +253,10 @@ pub async fn get(
         } else {
             key.trim_end_matches("/metadata").to_owned()
         };
+        check_key(&state, &rec, &key)?;
         return metadata(&state, &name, &key).await;
     }
-    check_key(&key)?;
+    check_key(&state, &rec, &key)?;
     let input = GetObjectInput::builder()
         .bucket(name)
         .key(key.clone())
@@ -325,7 +319,6 @@ fn attachment(key: &str) -> String {
 }
 
 async fn metadata(state: &ApiState, bucket: &str, key: &str) -> ApiResult<Response> {
-    check_key(key)?;
     let input = HeadObjectInput::builder()
         .bucket(bucket.to_owned())
         .key(key.to_owned())
@@ -392,8 +385,8 @@ pub async fn delete(
     caller: Caller,
     PathArgs((name, key)): PathArgs<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    state.control.bucket(&caller.actor, &name)?;
-    check_key(&key)?;
+    let rec = state.control.bucket(&caller.actor, &name)?;
+    check_key(&state, &rec, &key)?;
     let gateway = state.control.gateway();
     // S3 deletes are idempotent; the API says whether there was anything to delete.
     let head = HeadObjectInput::builder()

@@ -86,7 +86,7 @@ fn issue(
     Json(body): Json<PresignBody>,
 ) -> ApiResult<axum::Json<PresignedUrl>> {
     let rec = state.control.bucket(&caller.actor, &name)?;
-    check_key(&body.key)?;
+    check_key(&state, &rec, &body.key)?;
     let secs = expiry(&state, body.expires_in)?;
     let mut url = object_url(&state, &rec, &body.key);
     if body.disposition.is_some() || body.filename.is_some() {
@@ -106,9 +106,11 @@ fn issue(
     }))
 }
 
-/// The key, checked by the S3 rules; errors name the `key` field.
-pub(super) fn check_key(key: &str) -> ApiResult<()> {
-    crate::s3util::validate_key(key).map_err(|e| {
+/// The key, checked by the S3 rules and what the bucket's backend can store; errors name the
+/// `key` field.
+pub(super) fn check_key(state: &ApiState, rec: &BucketRecord, key: &str) -> ApiResult<()> {
+    let max = state.control.gateway().max_key_bytes(rec);
+    crate::s3util::validate_key_within(key, max).map_err(|e| {
         let mut e = ApiError::from(e).on_field("key");
         e.message = format!("key: {}", e.message);
         e

@@ -84,8 +84,8 @@ pub async fn create(
     PathArgs(name): PathArgs<String>,
     Json(body): Json<CreateBody>,
 ) -> ApiResult<(StatusCode, axum::Json<Value>)> {
-    state.control.bucket(&caller.actor, &name)?;
-    check_key(&body.key)?;
+    let rec = state.control.bucket(&caller.actor, &name)?;
+    check_key(&state, &rec, &body.key)?;
     let content_type = body
         .content_type
         .filter(|ct| !ct.is_empty())
@@ -120,7 +120,7 @@ pub async fn presign_parts(
 ) -> ApiResult<axum::Json<Value>> {
     let rec = state.control.bucket(&caller.actor, &name)?;
     check_upload_id(&upload_id)?;
-    check_key(&body.key)?;
+    check_key(&state, &rec, &body.key)?;
     if body.part_numbers.is_empty() || body.part_numbers.len() > MAX_PARTS_PER_CALL {
         return Err(ApiError::invalid(
             "partNumbers",
@@ -154,9 +154,9 @@ pub async fn list_parts(
     PathArgs((name, upload_id)): PathArgs<(String, String)>,
     QueryArgs(q): QueryArgs<KeyQuery>,
 ) -> ApiResult<axum::Json<Value>> {
-    state.control.bucket(&caller.actor, &name)?;
+    let rec = state.control.bucket(&caller.actor, &name)?;
     check_upload_id(&upload_id)?;
-    check_key(&q.key)?;
+    check_key(&state, &rec, &q.key)?;
     let gateway = state.control.gateway();
     let mut parts = Vec::new();
     let mut marker: Option<i32> = None;
@@ -202,9 +202,9 @@ pub async fn complete(
     PathArgs((name, upload_id)): PathArgs<(String, String)>,
     Json(body): Json<CompleteBody>,
 ) -> ApiResult<axum::Json<Value>> {
-    state.control.bucket(&caller.actor, &name)?;
+    let rec = state.control.bucket(&caller.actor, &name)?;
     check_upload_id(&upload_id)?;
-    check_key(&body.key)?;
+    check_key(&state, &rec, &body.key)?;
     if body.parts.is_empty() || body.parts.len() > MAX_PART_NUMBER as usize {
         return Err(ApiError::invalid("parts", "must hold 1 to 10000 parts"));
     }
@@ -246,9 +246,9 @@ pub async fn abort(
     PathArgs((name, upload_id)): PathArgs<(String, String)>,
     QueryArgs(q): QueryArgs<KeyQuery>,
 ) -> ApiResult<StatusCode> {
-    state.control.bucket(&caller.actor, &name)?;
+    let rec = state.control.bucket(&caller.actor, &name)?;
     check_upload_id(&upload_id)?;
-    check_key(&q.key)?;
+    check_key(&state, &rec, &q.key)?;
     let input = AbortMultipartUploadInput::builder()
         .bucket(name)
         .key(q.key)

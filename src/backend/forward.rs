@@ -198,7 +198,7 @@ impl S3Route for ForwardRoute {
         let object = tail.len() > 1;
         if object {
             let key = percent_encoding::percent_decode_str(&tail[1..]).decode_utf8_lossy();
-            crate::s3util::validate_key(&key)?;
+            crate::s3util::validate_key_within(&key, self.gateway.max_key_bytes(&rec))?;
         }
         let op = operation(&req.method, object, req.uri.query().unwrap_or(""));
         match op {

@@ -121,6 +121,12 @@ impl Gateway {
         })
     }
 
+    /// The longest key the bucket's server can store, when its container profile sets one.
+    pub fn max_key_bytes(&self, rec: &BucketRecord) -> Option<usize> {
+        let spec = rec.container.as_ref()?;
+        self.containers.profile(&spec.profile)?.max_key_bytes
+    }
+
     pub fn cached(&self, name: &str) -> Option<Arc<BucketRecord>> {
         self.buckets
             .read()

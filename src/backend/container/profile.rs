@@ -42,6 +42,11 @@ pub struct Profile {
     /// SIGTERM as PID 1, whose every stop would otherwise last the whole grace period.
     #[serde(default)]
     pub init: bool,
+    /// Longest object key, in bytes, the server can store (servers that keep a key in a file
+    /// name cannot take S3's 1024); longer keys are refused with `KeyTooLongError` at the
+    /// gateway instead of failing inside the server. Unset: S3's limit.
+    #[serde(default)]
+    pub max_key_bytes: Option<usize>,
 }
 
 /// An HTTP GET on the S3 port that answers with one of `status` once the server is ready.

@@ -207,8 +207,10 @@ async fn a_stalled_upload_to_a_container_bucket_is_cut_off() {
 /// A container profile's `max_key_bytes` (the s3s-fs test image: 72, its file names hold the
 /// key) is enforced at the S3 door and in the API as `KeyTooLongError` (found by the API fuzz:
 /// the server answered longer keys with `500 InternalError`); a key of the limit still works.
+/// Completing an upload through the API with a part the server does not hold is `InvalidPart`
+/// (the s3s-fs server answers it with a `500`), parts out of order `InvalidPartOrder`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn container_buckets_refuse_keys_longer_than_their_server_stores() {
+async fn container_buckets_answer_what_their_server_cannot_store_with_client_errors() {
     if !docker_ready() {
         return;
     }
@@ -275,5 +277,42 @@ async fn container_buckets_refuse_keys_longer_than_their_server_stores() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
+
+    let api = |path: &str| format!("{}/api/buckets/{bucket}{path}", server.admin_endpoint);
+    let created: serde_json::Value = http
+        .post(api("/uploads"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "key": "mp" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let upload = created["uploadId"]
+        .as_str()
+        .expect("an upload id")
+        .to_owned();
+    for (parts, code) in [
+        (
+            serde_json::json!([{"partNumber": 1, "etag": "0"}]),
+            "InvalidPart",
+        ),
+        (
+            serde_json::json!([{"partNumber": 2, "etag": "0"}, {"partNumber": 1, "etag": "0"}]),
+            "InvalidPartOrder",
+        ),
+    ] {
+        let resp = http
+            .post(api(&format!("/uploads/{upload}/complete")))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "key": "mp", "parts": parts }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"]["code"].as_str(), Some(code), "{body}");
+    }
     server.assert_no_panics();
 }

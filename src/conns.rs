@@ -8,6 +8,9 @@
 //! - one peer address holds at most `max_connections_per_ip` connections ([`ConnTable::open`]);
 //! - when every slot is taken, the connection idle the longest is asked to close (a keep-alive
 //!   connection between requests) so a new client is served now ([`ConnTable::reclaim_idle`]);
+//!   a connection that has not finished a request yet is never picked: it may be the client
+//!   waiting for the slot, or one whose first request is on its way, and closing it would
+//!   reset that request; silent ones are the first-bytes deadline's job;
 //! - a client that stops reading a response is cut off after the body idle timeout, so a
 //!   stalled download cannot hold its connection (and what the request holds) forever.
 
@@ -24,6 +27,9 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
+
+/// `idle_since` of a connection that has not finished a request: not reclaimable.
+const NEVER_SERVED: u64 = u64::MAX;
 
 /// The connections of one listener.
 pub struct ConnTable {
@@ -43,7 +49,8 @@ struct Inner {
 pub struct Conn {
     /// Requests being served (their service future has not finished).
     active: AtomicUsize,
-    /// Milliseconds after the table's start when the connection last went idle.
+    /// Milliseconds after the table's start when the connection last went idle;
+    /// [`NEVER_SERVED`] until its first request has finished.
     idle_since: AtomicU64,
     /// Set once the connection was asked to close, so it is not picked twice.
     reclaimed: AtomicBool,
@@ -82,7 +89,7 @@ impl ConnTable {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let conn = Arc::new(Conn {
             active: AtomicUsize::new(0),
-            idle_since: AtomicU64::new(self.millis()),
+            idle_since: AtomicU64::new(NEVER_SERVED),
             reclaimed: AtomicBool::new(false),
             close: Notify::new(),
             table_start: self.start,
@@ -96,8 +103,8 @@ impl ConnTable {
         })
     }
 
-    /// Asks the connection idle the longest (no request in progress) to close; false when
-    /// every connection is busy.
+    /// Asks the connection idle the longest (between requests) to close; false when none
+    /// is.
     pub fn reclaim_idle(&self) -> bool {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         // A linear scan, only when every slot is taken: cheaper than keeping an idle list
@@ -106,7 +113,9 @@ impl ConnTable {
             .conns
             .values()
             .filter(|c| {
-                c.active.load(Ordering::Acquire) == 0 && !c.reclaimed.load(Ordering::Relaxed)
+                c.active.load(Ordering::Acquire) == 0
+                    && !c.reclaimed.load(Ordering::Relaxed)
+                    && c.idle_since.load(Ordering::Relaxed) != NEVER_SERVED
             })
             .min_by_key(|c| c.idle_since.load(Ordering::Relaxed));
         match oldest {
@@ -117,10 +126,6 @@ impl ConnTable {
             }
             None => false,
         }
-    }
-
-    fn millis(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 }
 
@@ -154,7 +159,8 @@ pub struct Busy(Arc<Conn>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        let ms = u64::try_from(self.0.table_start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let ms =
+            u64::try_from(self.0.table_start.elapsed().as_millis()).unwrap_or(NEVER_SERVED - 1);
         self.0.idle_since.store(ms, Ordering::Relaxed);
         self.0.active.fetch_sub(1, Ordering::AcqRel);
     }
@@ -310,6 +316,10 @@ mod tests {
         let _request = busy.conn.busy();
         assert!(!table.reclaim_idle());
         let idle = table.open([127, 0, 0, 1].into()).unwrap();
+        // Not picked before it has served a request: it may be the client waiting for the
+        // slot, or its first request may be on its way.
+        assert!(!table.reclaim_idle());
+        drop(idle.conn.busy());
         assert!(table.reclaim_idle());
         // The permit stored by notify_one completes at once.
         idle.conn.close.notified().await;

@@ -43,7 +43,7 @@ pub struct Config {
     /// Limits that protect the server from clients.
     pub limits: Limits,
     /// Embedded backend tuning.
-    pub embedded: EmbeddedConfig,
+    pub embedded: crate::backend::embedded::EmbeddedConfig,
     /// A token that may read `/metrics` on the admin listener (`Authorization: Bearer …`), for
     /// a Prometheus that should not hold the admin token. The admin token is accepted too.
     pub metrics_token: Option<String>,
@@ -93,17 +93,6 @@ pub struct Limits {
     pub body_idle_timeout_secs: u64,
 }
 
-/// Embedded backend settings.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct EmbeddedConfig {
-    /// Objects up to this size are stored inside the metadata database instead of a file of
-    /// their own: one grouped commit then makes many small writes durable at once.
-    pub inline_threshold_bytes: u64,
-    /// Size of the chunks read from disk and sent to clients.
-    pub read_chunk_bytes: usize,
-}
-
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -124,7 +113,7 @@ impl Default for Config {
             container: crate::backend::container::ContainerConfig::default(),
             tls: None,
             limits: Limits::default(),
-            embedded: EmbeddedConfig::default(),
+            embedded: crate::backend::embedded::EmbeddedConfig::default(),
             metrics_token: None,
             metrics_listen: None,
             reserved_hosts: Vec::new(),
@@ -148,15 +137,6 @@ impl Default for Limits {
             upload_sweep_interval_secs: 3600,
             max_connections_per_ip: 256,
             body_idle_timeout_secs: 60,
-        }
-    }
-}
-
-impl Default for EmbeddedConfig {
-    fn default() -> Self {
-        Self {
-            inline_threshold_bytes: 64 << 10,
-            read_chunk_bytes: 1 << 20,
         }
     }
 }

@@ -32,6 +32,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// An error with a code of our own (not one of S3's) and its HTTP status: the control
+    /// plane's `409 DomainInUse`, `404 NoSuchUser` and the like.
+    pub fn custom(code: &'static str, status: http::StatusCode, msg: impl Into<String>) -> Self {
+        let mut e = S3Error::with_message(S3ErrorCode::Custom(code.into()), msg.into());
+        e.set_status_code(status);
+        Self::Client(e)
+    }
+
     /// Wraps an I/O error with what we were doing.
     pub fn io(context: &'static str) -> impl FnOnce(std::io::Error) -> Self {
         move |source| Self::Io { context, source }

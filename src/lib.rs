@@ -7,7 +7,6 @@
 //! [`backend::forward`] → the response streamed back.
 
 pub mod api;
-pub mod auth;
 pub mod backend;
 pub mod config;
 pub mod conns;
@@ -18,10 +17,12 @@ pub mod error;
 pub mod gateway;
 pub mod hosts;
 pub mod idle;
+pub mod keys;
 pub mod meta;
 pub mod metrics;
 pub mod policy;
 pub mod presign;
+pub mod registry;
 pub mod request;
 pub mod s3util;
 pub mod secrets;

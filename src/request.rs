@@ -262,3 +262,64 @@ mod presign_tests {
         assert_eq!(screened(&q("soon"), PRESIGN_MAX_SECS), Some(400));
     }
 }
+
+/// How a request names its bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// `/<bucket>/<key>` (or no bucket: the service itself).
+    Path,
+    /// `<bucket>.<S3 base domain>`.
+    VirtualHost,
+    /// A website host: a linked domain or `<bucket>.<website base domain>`.
+    Website,
+}
+
+/// Where a request goes, parsed once from its Host and path and carried in its extensions
+/// (the pass-through route and the access check read it there).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The Host, canonical (lower case, no port, no trailing dot).
+    pub host: Option<String>,
+    pub style: Style,
+    /// The bucket addressed, if any.
+    pub bucket: Option<String>,
+    /// The path after the bucket, from its `/` (still percent-encoded); the whole path when
+    /// no bucket is named.
+    pub tail: String,
+}
+
+impl Target {
+    /// The target of `path` under a Host that named `host_bucket` (and how), or path style.
+    pub fn new(host: Option<String>, host_bucket: Option<(Style, String)>, path: &str) -> Self {
+        if let Some((style, bucket)) = host_bucket {
+            return Self {
+                host,
+                style,
+                bucket: Some(bucket),
+                tail: path.to_owned(),
+            };
+        }
+        let rest = path.strip_prefix('/').unwrap_or(path);
+        let (bucket, tail) = rest.split_once('/').map_or((rest, ""), |(b, t)| (b, t));
+        if bucket.is_empty() {
+            return Self {
+                host,
+                style: Style::Path,
+                bucket: None,
+                tail: path.to_owned(),
+            };
+        }
+        Self {
+            host,
+            style: Style::Path,
+            bucket: Some(bucket.to_owned()),
+            tail: format!("/{tail}"),
+        }
+    }
+
+    /// The object key, percent-decoded, when the request names one.
+    pub fn key(&self) -> Option<std::borrow::Cow<'_, str>> {
+        let key = self.tail.strip_prefix('/').filter(|k| !k.is_empty())?;
+        Some(percent_encoding::percent_decode_str(key).decode_utf8_lossy())
+    }
+}

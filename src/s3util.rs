@@ -186,6 +186,38 @@ pub fn url_encode(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, SET).to_string()
 }
 
+/// Checks a bucket name against S3's DNS-compatible naming rules.
+pub fn validate_bucket_name(name: &str) -> Result<()> {
+    // Prefixes and suffixes AWS reserves for its own naming schemes.
+    const RESERVED_PREFIXES: &[&str] = &["xn--", "sthree-", "amzn-s3-demo-"];
+    const RESERVED_SUFFIXES: &[&str] = &["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"];
+    let reserved = RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+        || RESERVED_SUFFIXES.iter().any(|p| name.ends_with(p));
+    if s3s::path::check_bucket_name(name) && !name.contains("..") && !reserved {
+        Ok(())
+    } else {
+        Err(client_err!(
+            InvalidBucketName,
+            "name: 3-63 characters of lower-case letters, digits, '-' and '.', starting and ending with a letter or digit, without AWS-reserved prefixes (xn--, sthree-) or suffixes (-s3alias, --ol-s3)"
+        ))
+    }
+}
+
+/// A request made by the gateway itself (control plane, copy-source checks).
+pub fn internal_request<T>(input: T, method: http::Method) -> s3s::S3Request<T> {
+    s3s::S3Request {
+        input,
+        method,
+        uri: http::Uri::from_static("/"),
+        headers: http::HeaderMap::new(),
+        extensions: http::Extensions::new(),
+        credentials: None,
+        region: None,
+        service: None,
+        trailing_headers: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

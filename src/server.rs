@@ -20,13 +20,20 @@ use s3s::service::{S3Service, S3ServiceBuilder};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::auth::{Access, BaseDomainHost, KeyStore};
+use crate::backend::Backends;
 use crate::backend::embedded::Embedded;
 use crate::config::Config;
 use crate::conns::{ConnIo, ConnTable};
-use crate::gateway::{Gateway, ROOT_USER};
+use crate::gateway::Gateway;
+use crate::gateway::access::Access;
+use crate::gateway::host::HostMap;
+use crate::gateway::passthrough::PassThrough;
+use crate::keys::KeyStore;
+use crate::keys::ROOT_USER;
 use crate::meta::Store;
 use crate::metrics::Metrics;
+use crate::registry::Registry;
+use crate::request::Target;
 use crate::secrets::{self, MasterKey};
 
 /// Why the server could not start.
@@ -40,9 +47,12 @@ pub enum StartError {
     Store(#[from] crate::error::Error),
     #[error("cannot write root credentials file: {0}")]
     RootFile(std::io::Error),
-    /// TLS or backend configuration that cannot be used.
+    /// TLS configuration that cannot be used.
     #[error("{0}")]
     Tls(String),
+    /// Backend configuration (`[remote]`, `[container]`, `default_backend`) that cannot be used.
+    #[error("{0}")]
+    Backend(String),
     #[error("BUCKETGATE_ROOT_ACCESS_KEY and BUCKETGATE_ROOT_SECRET_KEY must be set together")]
     HalfRootKey,
 }
@@ -61,6 +71,8 @@ pub struct App {
     config: Arc<Config>,
     s3: S3Service,
     gateway: Arc<Gateway>,
+    /// Host → bucket, for every request.
+    hosts: Arc<HostMap>,
     metrics: Arc<Metrics>,
     api: axum::Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -105,47 +117,52 @@ impl App {
             .as_ref()
             .map(|r| crate::backend::remote::upstream(r, http.clone()))
             .transpose()
-            .map_err(StartError::Tls)?;
+            .map_err(StartError::Backend)?;
         if config.default_backend == crate::meta::BackendKind::Remote && remote.is_none() {
-            return Err(StartError::Tls(
+            return Err(StartError::Backend(
                 "default_backend = \"remote\" needs a [remote] section".into(),
             ));
         }
+        let registry = Arc::new(Registry::open(store.clone(), reserved)?);
+        registry.warn_reserved_links()?;
         let containers = crate::backend::container::Containers::open(
             config.container.clone(),
-            store.clone(),
+            registry.clone(),
             master.clone(),
             http,
         )
         .await
-        .map_err(StartError::Tls)?;
-        let gateway = Arc::new(Gateway::new(crate::gateway::Parts {
-            store,
+        .map_err(StartError::Backend)?;
+        let backends = Backends::new(crate::backend::Parts {
+            registry: registry.clone(),
             embedded,
-            keys: keys.clone(),
-            region: config.region.clone(),
             remote,
             containers: Arc::new(containers),
+        });
+        let gateway = Arc::new(Gateway::new(crate::gateway::Parts {
+            backends,
+            keys: keys.clone(),
+            region: config.region.clone(),
             default_backend: config.default_backend,
             tmp_dir: dir.join("tmp"),
-            reserved,
-        })?);
-        gateway.warn_reserved_links()?;
+        }));
+        let hosts = Arc::new(HostMap::new(
+            &config.base_domain,
+            &config.website_base_domain,
+            registry,
+        ));
 
         let mut builder = S3ServiceBuilder::new((*gateway).clone());
-        builder.set_auth(KeyStoreHandle(keys));
+        builder.set_auth(crate::keys::Auth(keys));
         builder.set_access(Access {
-            gateway: gateway.clone(),
-        });
-        // Requests of remote and container buckets are forwarded whole, after auth.
-        builder.set_route(crate::backend::forward::ForwardRoute {
             gateway: (*gateway).clone(),
-            base_domain: config.base_domain.clone(),
         });
-        builder.set_host(
-            BaseDomainHost::new(&config.base_domain)
-                .with_websites((*gateway).clone(), &config.website_base_domain),
-        );
+        // Requests of remote and container buckets are passed through whole, after auth.
+        builder.set_route(PassThrough {
+            gateway: (*gateway).clone(),
+            hosts: hosts.clone(),
+        });
+        builder.set_host(HostRef(hosts.clone()));
         let mut s3_config = s3s::config::S3Config::default();
         s3_config.xml_max_body_size = config.limits.max_xml_body_bytes;
         s3_config.post_object_max_file_size = config.limits.max_post_object_bytes;
@@ -183,6 +200,7 @@ impl App {
             tls,
             s3: builder.build(),
             gateway,
+            hosts,
             metrics: Arc::new(Metrics::default()),
             api,
             root,
@@ -210,8 +228,14 @@ impl App {
     ) {
         let metrics_listener = self.metrics_listener.take();
         let app = Arc::new(self);
-        crate::backend::container::lifecycle::spawn_background((*app.gateway).clone());
-        crate::gateway::spawn_upload_expiry((*app.gateway).clone(), &app.config.limits);
+        crate::backend::container::lifecycle::spawn_background(
+            app.gateway.backends().containers.clone(),
+        );
+        crate::gateway::spawn_upload_expiry(
+            (*app.gateway).clone(),
+            app.config.limits.abandoned_upload_secs,
+            app.config.limits.upload_sweep_interval_secs,
+        );
         let sampler = crate::control::history::spawn_sampler(
             app.gateway.clone(),
             Duration::from_secs(app.config.stats.sample_secs.max(1)),
@@ -339,13 +363,12 @@ fn parse_root_file(text: &str) -> Option<RootCredentials> {
     })
 }
 
-/// `Arc<KeyStore>` as the s3s auth provider.
-struct KeyStoreHandle(Arc<KeyStore>);
+/// The host map as s3s's `S3Host` (s3s takes it by value; the front door keeps a handle).
+struct HostRef(Arc<HostMap>);
 
-#[async_trait::async_trait]
-impl s3s::auth::S3Auth for KeyStoreHandle {
-    async fn get_secret_key(&self, access_key: &str) -> s3s::S3Result<s3s::auth::SecretKey> {
-        self.0.get_secret_key(access_key).await
+impl s3s::host::S3Host for HostRef {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
+        self.0.parse_host_header(host)
     }
 }
 
@@ -532,8 +555,7 @@ struct S3Ctx {
     started: Instant,
     method: http::Method,
     path: String,
-    host: Option<String>,
-    /// The bucket addressed (virtual-host or path style), if any.
+    /// The bucket addressed (virtual-host, website or path style), if any.
     bucket: Option<String>,
     origin: Option<String>,
     /// `Expect: 100-continue` was sent; hyper answers 100 only when the body is read.
@@ -544,26 +566,15 @@ struct S3Ctx {
 }
 
 impl S3Ctx {
-    fn of(app: &App, req: &Request<Incoming>) -> Self {
+    fn of(req: &Request<Incoming>, target: &Target) -> Self {
         let headers = req.headers();
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let path = req.uri().path().to_owned();
-        let host = crate::request::request_host(req).map(str::to_owned);
-        let bucket = host
-            .as_deref()
-            .and_then(|h| app.vhost_bucket(h))
-            .or_else(|| {
-                path.trim_start_matches('/')
-                    .split('/')
-                    .next()
-                    .filter(|b| !b.is_empty())
-                    .map(str::to_owned)
-            });
+        let bucket = target.bucket.clone();
         Self {
             started: Instant::now(),
             method: req.method().clone(),
             bucket,
-            host,
             path,
             origin: text("origin").map(str::to_owned),
             expects_continue: text("expect")
@@ -578,11 +589,13 @@ impl S3Ctx {
 }
 
 /// The S3 listener: websites, CORS preflights, then the s3s service.
-async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
-    let ctx = S3Ctx::of(app, &req);
+async fn handle_s3(app: &App, mut req: Request<Incoming>) -> Response<s3s::Body> {
+    // Where the request goes, parsed once; the pass-through route reads it back.
+    let (target, website) = app.hosts.target(&req);
+    let ctx = S3Ctx::of(&req, &target);
+    req.extensions_mut().insert(target);
     // A website host serves its bucket as a website; signed requests (a presigned URL on the
     // bucket's own domain) go to the S3 API, which maps the host to the bucket.
-    let website = ctx.host.as_deref().and_then(|h| app.website_bucket(h));
     if let Some(bucket) = website.filter(|_| !crate::request::is_signed(&req)) {
         let resp =
             crate::website::serve(&app.gateway, &bucket, &ctx.method, &ctx.path, req.headers())
@@ -597,7 +610,6 @@ async fn handle_s3(app: &App, req: Request<Incoming>) -> Response<s3s::Body> {
             .record(resp.status().as_u16(), elapsed_micros(ctx.started));
         return resp;
     }
-    let mut req = req;
     if let Some(refused) =
         crate::request::screen_request(&mut req, app.config.limits.max_xml_body_bytes)
     {
@@ -661,7 +673,7 @@ fn finish_s3(app: &App, ctx: &S3Ctx, mut resp: Response<s3s::Body>) -> Response<
     if let Some(b) = ctx
         .bucket
         .as_deref()
-        .filter(|b| app.gateway.cached(b).is_some())
+        .filter(|b| app.gateway.registry().cached(b).is_some())
     {
         // HEAD answers carry the object's Content-Length but no body.
         let out = resp
@@ -707,28 +719,10 @@ impl App {
         Duration::from_secs(self.config.limits.body_idle_timeout_secs.max(1))
     }
 
-    /// The bucket a website Host serves: a linked domain, or `<bucket>.<website base>`.
-    fn website_bucket(&self, host: &str) -> Option<Arc<crate::meta::BucketRecord>> {
-        self.gateway.website_bucket(
-            host,
-            &self.config.base_domain,
-            &self.config.website_base_domain,
-        )
-    }
-
-    /// The bucket named by a virtual-host-style Host.
-    fn vhost_bucket(&self, host: &str) -> Option<String> {
-        crate::hosts::canonical(host)
-            .strip_suffix(self.config.base_domain.as_str())
-            .and_then(|p| p.strip_suffix('.'))
-            .filter(|p| !p.is_empty())
-            .map(str::to_owned)
-    }
-
     /// CORS rules for a bucket: its own, then the default rule for the console's origins.
     fn cors_rules(&self, bucket: Option<&str>) -> Vec<crate::meta::CorsRule> {
         let mut rules = bucket
-            .and_then(|b| self.gateway.cached(b))
+            .and_then(|b| self.gateway.registry().cached(b))
             .and_then(|b| b.cors.clone())
             .unwrap_or_default();
         rules.extend(crate::cors::default_rule(&self.config.console_origins));
@@ -781,7 +775,7 @@ fn handle_metrics<B>(app: &App, req: &Request<B>, authenticate: bool) -> Respons
     }
     let body = app
         .metrics
-        .render(app.gateway.bucket_count(), &app.gateway.counters);
+        .render(app.gateway.registry().count(), &app.gateway.counters);
     text_response(StatusCode::OK, "text/plain; version=0.0.4", body)
 }
 

@@ -7,8 +7,9 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use s3s::dto::{ETagCondition, GetObjectInput, GetObjectOutput, Range, Timestamp, TimestampFormat};
 use s3s::{S3, S3ErrorCode};
 
-use crate::gateway::{Gateway, internal_request};
+use crate::gateway::Gateway;
 use crate::meta::BucketRecord;
+use crate::s3util::internal_request;
 
 const DEFAULT_INDEX: &str = "index.html";
 

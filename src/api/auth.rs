@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use super::ApiState;
 use super::error::ApiError;
 use crate::control::Actor;
-use crate::gateway::ROOT_USER;
+use crate::keys::ROOT_USER;
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]

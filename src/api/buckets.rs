@@ -11,7 +11,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, Json, PathArgs, QueryArgs, parse_json};
 use crate::control::{Actor, BucketCreate, BucketPatch, BucketStats};
-use crate::gateway::ROOT_USER;
+use crate::keys::ROOT_USER;
 use crate::meta::{BucketRecord, GrantLevel, UnixMillis, UsageRecord};
 
 /// A bucket as the API shows it.
@@ -109,8 +109,8 @@ pub fn view(
     rec: &BucketRecord,
     usage: Option<UsageRecord>,
 ) -> BucketView {
-    let (status, status_message) = gateway.bucket_status(rec);
-    let bind = gateway.containers().config().bind_address;
+    let (status, status_message) = gateway.backends().status(rec);
+    let bind = gateway.backends().containers.config().bind_address;
     let addr = |port: u16| std::net::SocketAddr::new(bind, port).to_string();
     BucketView {
         name: rec.name.clone(),
@@ -141,6 +141,7 @@ pub fn view(
         encryption: rec.encryption.clone(),
         domains: rec.domains.clone(),
         domain_status: gateway
+            .registry()
             .domain_refusals(rec)
             .into_iter()
             .map(|(domain, why)| DomainStatus {
@@ -173,7 +174,7 @@ pub fn view(
 
 fn with_usage(state: &ApiState, rec: &BucketRecord) -> ApiResult<BucketView> {
     let gateway = state.control.gateway();
-    let usage = gateway.usage(&rec.name)?;
+    let usage = gateway.registry().usage(&rec.name)?;
     Ok(view(gateway, rec, Some(usage)))
 }
 
@@ -333,7 +334,7 @@ pub async fn delete(
     // bucket's container checks this itself, once requests to it are held back.
     let rec = state.control.bucket(&caller.actor, &name)?;
     if rec.backend != crate::meta::BackendKind::Container
-        && !state.control.gateway().is_empty(&name).await?
+        && !state.control.gateway().backends().is_empty(&name).await?
     {
         return Err(ApiError::conflict(
             "BucketNotEmpty",
@@ -355,7 +356,7 @@ pub async fn start(
     PathArgs(name): PathArgs<String>,
 ) -> ApiResult<axum::Json<BucketView>> {
     state.control.bucket(&caller.actor, &name)?;
-    let rec = state.control.gateway().start_bucket(&name).await?;
+    let rec = state.control.gateway().backends().start(&name).await?;
     Ok(axum::Json(with_usage(&state, &rec)?))
 }
 
@@ -365,7 +366,7 @@ pub async fn stop(
     PathArgs(name): PathArgs<String>,
 ) -> ApiResult<axum::Json<BucketView>> {
     state.control.bucket(&caller.actor, &name)?;
-    let rec = state.control.gateway().stop_bucket(&name).await?;
+    let rec = state.control.gateway().backends().stop(&name).await?;
     Ok(axum::Json(with_usage(&state, &rec)?))
 }
 

@@ -22,7 +22,7 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, PathArgs, QueryArgs};
 use super::presign::check_key;
-use crate::gateway::internal_request;
+use crate::s3util::internal_request;
 
 /// Longest `key` form field read before the file part.
 const MAX_KEY_FIELD: usize = 4096;

@@ -109,7 +109,7 @@ fn issue(
 /// The key, checked by the S3 rules and what the bucket's backend can store; errors name the
 /// `key` field.
 pub(super) fn check_key(state: &ApiState, rec: &BucketRecord, key: &str) -> ApiResult<()> {
-    let max = state.control.gateway().max_key_bytes(rec);
+    let max = state.control.gateway().backends().max_key_bytes(rec);
     crate::s3util::validate_key_within(key, max).map_err(|e| {
         let mut e = ApiError::from(e).on_field("key");
         e.message = format!("key: {}", e.message);

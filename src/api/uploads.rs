@@ -20,8 +20,8 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult, Json, PathArgs, QueryArgs};
 use super::presign::{check_key, expiry, object_url, query_encode, sign};
-use crate::gateway::internal_request;
 use crate::meta::BucketRecord;
+use crate::s3util::internal_request;
 
 /// Highest part number S3 accepts.
 const MAX_PART_NUMBER: u32 = 10_000;
@@ -94,7 +94,7 @@ pub async fn create(
         .transpose()?;
     let gateway = state.control.gateway();
     // Dropped at once: the reservation only asks whether there is room now.
-    drop(gateway.admit_write(&name, 1, 1)?);
+    drop(gateway.admit(&name, crate::policy::Need::Bytes(1), 1)?);
     let input = CreateMultipartUploadInput::builder()
         .bucket(name)
         .key(body.key.clone())

@@ -9,14 +9,15 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use s3s::dto::*;
 use s3s::{Body, S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use crate::gateway::{Gateway, internal_request};
+use super::Backends;
 use crate::policy::{Reservation, SharedReservation};
+use crate::s3util::internal_request;
 use crate::s3util::{metadata_bytes, metadata_header_bytes, tagging_header_bytes};
 
 /// Grows the reservation the gateway passed with a copy to what it really stores.
-fn settle(gw: &Gateway, ext: &http::Extensions, bucket: &str, bytes: u64) -> S3Result<()> {
+fn settle(b: &Backends, ext: &http::Extensions, bucket: &str, bytes: u64) -> S3Result<()> {
     match ext.get::<SharedReservation>() {
-        Some(r) => r.grow_to(bytes, || gw.usage(bucket).map_err(Into::into)),
+        Some(r) => r.grow_to(bytes, || b.registry.usage(bucket).map_err(Into::into)),
         None => Ok(()),
     }
 }
@@ -50,7 +51,7 @@ fn text(h: &HeaderMap, name: &str) -> Option<String> {
 /// The source object of a copy, read with the copy's conditions (a condition that fails is
 /// `412 PreconditionFailed`, as S3 answers copies) and range.
 pub async fn read_source(
-    gw: &Gateway,
+    b: &Backends,
     source: &CopySource,
     headers: &HeaderMap,
     range: Option<&str>,
@@ -88,7 +89,13 @@ pub async fn read_source(
         })?)
         .build()
         .map_err(|_| S3Error::new(S3ErrorCode::InternalError))?;
-    match gw.get_object(internal_request(input, Method::GET)).await {
+    let rec = b.registry.resolve(bucket)?;
+    match b
+        .s3(&rec)
+        .s3()
+        .get_object(internal_request(input, Method::GET))
+        .await
+    {
         Ok(out) => Ok(out.output),
         Err(e) if e.status_code() == Some(StatusCode::NOT_MODIFIED) => Err(S3Error::with_message(
             S3ErrorCode::PreconditionFailed,
@@ -143,7 +150,7 @@ pub struct CopyTarget<'a> {
 /// body. `forward` holds the client's headers as the destination should see them;
 /// `admitted` is the quota reservation, grown to what is really copied.
 pub async fn stream_into_forwarded(
-    gw: &Gateway,
+    b: &Backends,
     source: &CopySource,
     target: CopyTarget<'_>,
     headers: &HeaderMap,
@@ -156,7 +163,7 @@ pub async fn stream_into_forwarded(
         part,
     } = target;
     let range = text(headers, "x-amz-copy-source-range");
-    let src = read_source(gw, source, headers, range.as_deref().filter(|_| part)).await?;
+    let src = read_source(b, source, headers, range.as_deref().filter(|_| part)).await?;
     let len = src
         .content_length
         .and_then(|n| u64::try_from(n).ok())
@@ -172,7 +179,7 @@ pub async fn stream_into_forwarded(
     };
     let stored = len + meta + tagging_header_bytes(text(headers, "x-amz-tagging").as_deref());
     if let Some(r) = admitted {
-        r.grow_to(stored, || gw.usage(dest_bucket).map_err(Into::into))?;
+        r.grow_to(stored, || b.registry.usage(dest_bucket).map_err(Into::into))?;
     }
     for name in COPY_HEADERS {
         forward.remove(*name);
@@ -197,7 +204,7 @@ pub async fn stream_into_forwarded(
         forward.extend(source_headers(&src));
     }
     let body = src.body.map_or_else(Body::empty, Body::from);
-    let lease = gw.upstream_for(dest_bucket).await?;
+    let lease = b.upstream_for(dest_bucket).await?;
     let target = format!(
         "/{}{target_tail}",
         lease.upstream.upstream_bucket(dest_bucket)
@@ -212,7 +219,9 @@ pub async fn stream_into_forwarded(
         let xml = crate::backend::upstream::body_text(body, 64 << 10).await;
         return Err(crate::backend::upstream::upstream_error(parts.status, &xml));
     }
-    gw.note_upload(dest_bucket, stored, u64::from(!part)).await;
+    b.registry
+        .note_upload(dest_bucket, stored, u64::from(!part))
+        .await;
     let etag = text(&parts.headers, "etag").unwrap_or_default();
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
@@ -239,12 +248,12 @@ pub async fn stream_into_forwarded(
 
 /// CopyObject into an embedded bucket from a forwarded one.
 pub async fn copy_into_embedded(
-    gw: &Gateway,
+    b: &Backends,
     embedded: &dyn S3,
     req: S3Request<CopyObjectInput>,
 ) -> S3Result<S3Response<CopyObjectOutput>> {
     let i = req.input;
-    let src = read_source(gw, &i.copy_source, &req.headers, None).await?;
+    let src = read_source(b, &i.copy_source, &req.headers, None).await?;
     let replace = i
         .metadata_directive
         .as_ref()
@@ -260,7 +269,7 @@ pub async fn copy_into_embedded(
         .unwrap_or(0);
     // The PUT below declares the length read now; admit that (plus metadata and tags).
     let stored = len + meta + tagging_header_bytes(i.tagging.as_deref());
-    settle(gw, &req.extensions, &i.bucket, stored)?;
+    settle(b, &req.extensions, &i.bucket, stored)?;
     let mut put = PutObjectInput::builder()
         .bucket(i.bucket)
         .key(i.key)
@@ -305,18 +314,18 @@ pub async fn copy_into_embedded(
 
 /// UploadPartCopy into an embedded bucket's upload from a forwarded source.
 pub async fn upload_part_copy_into_embedded(
-    gw: &Gateway,
+    b: &Backends,
     embedded: &dyn S3,
     req: S3Request<UploadPartCopyInput>,
 ) -> S3Result<S3Response<UploadPartCopyOutput>> {
     let i = req.input;
     let range = i.copy_source_range.clone();
-    let src = read_source(gw, &i.copy_source, &req.headers, range.as_deref()).await?;
+    let src = read_source(b, &i.copy_source, &req.headers, range.as_deref()).await?;
     let len = src
         .content_length
         .and_then(|n| u64::try_from(n).ok())
         .unwrap_or(0);
-    settle(gw, &req.extensions, &i.bucket, len)?;
+    settle(b, &req.extensions, &i.bucket, len)?;
     let input = UploadPartInput::builder()
         .bucket(i.bucket)
         .key(i.key)

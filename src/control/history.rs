@@ -109,8 +109,8 @@ pub fn spawn_sampler(gateway: Arc<Gateway>, every: Duration) -> tokio::task::Joi
 async fn sample(gateway: &Gateway, seen: &mut Seen) -> Result<()> {
     let now = unix_now();
     let mut points = Vec::new();
-    for rec in gateway.all_buckets() {
-        let usage = gateway.usage(&rec.name)?;
+    for rec in gateway.registry().all() {
+        let usage = gateway.registry().usage(&rec.name)?;
         let c = gateway.counters.of(&rec.name);
         let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
         let current = [
@@ -145,6 +145,7 @@ async fn sample(gateway: &Gateway, seen: &mut Seen) -> Result<()> {
         return Ok(());
     }
     gateway
+        .registry()
         .store()
         .write(move |txn| {
             let mut table = txn.open_table(STATS_HISTORY)?;
@@ -194,7 +195,7 @@ fn record(
 pub fn history(gateway: &Gateway, bucket: &str, range: Range) -> Result<Vec<(u64, Point)>> {
     let (tier, back) = range.window();
     let from = unix_now().saturating_sub(back);
-    gateway.store().read(|txn| {
+    gateway.registry().store().read(|txn| {
         let table = txn.open_table(STATS_HISTORY)?;
         let mut out = Vec::new();
         for item in table.range((bucket, tier, from)..=(bucket, tier, u64::MAX))? {

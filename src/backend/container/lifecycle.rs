@@ -19,7 +19,6 @@ use super::profile::{Placeholders, ReadyProbe};
 use super::{Active, Containers, Slot, ports};
 use crate::backend::upstream::{Upstream, UpstreamLease, unavailable};
 use crate::error::{Error, Result, client_err};
-use crate::gateway::Gateway;
 use crate::meta::{BucketRecord, BucketStatus, ContainerSpec, now_millis};
 
 /// How long requests fail fast after a failed start before the next attempt.
@@ -75,17 +74,19 @@ fn fault_to_s3(f: &Fault) -> S3Error {
 ///
 /// `Err(Refused)` means nothing was created (Docker unreachable): the caller forgets the
 /// record. `Err(Failed)` means the record stays, in state `error` with the reason.
-pub async fn provision(gw: &Gateway, name: &str) -> std::result::Result<(), Provision> {
-    let c = gw.containers();
+pub async fn provision(c: &Containers, name: &str) -> std::result::Result<(), Provision> {
     c.engine().await.map_err(|e| {
         Provision::Refused(unavailable(
             &format!("Container buckets cannot be created now: {e}"),
             5,
         ))
     })?;
-    let rec = gw.cached(name).ok_or(Provision::Failed(S3Error::new(
-        s3s::S3ErrorCode::NoSuchBucket,
-    )))?;
+    let rec = c
+        .registry()
+        .cached(name)
+        .ok_or(Provision::Failed(S3Error::new(
+            s3s::S3ErrorCode::NoSuchBucket,
+        )))?;
     let spec = rec
         .container
         .clone()
@@ -99,10 +100,10 @@ pub async fn provision(gw: &Gateway, name: &str) -> std::result::Result<(), Prov
     // container while it is being created.
     let slot = c.slot(name);
     let _guard = slot.lock.lock().await;
-    lease_ports(gw, name)
+    lease_ports(c, name)
         .await
         .map_err(|e| Provision::Refused(e.into()))?;
-    match bounded_bring_up(gw, &slot, name, true).await {
+    match bounded_bring_up(c, &slot, name, true).await {
         Ok(()) => Ok(()),
         Err(f) => Err(Provision::Failed(fault_to_s3(&f))),
     }
@@ -110,9 +111,8 @@ pub async fn provision(gw: &Gateway, name: &str) -> std::result::Result<(), Prov
 
 /// Leases the host ports of a bucket's container and records them (a bucket whose creation
 /// was interrupted before that gets them on its next start).
-async fn lease_ports(gw: &Gateway, name: &str) -> Result<()> {
-    let c = gw.containers();
-    let (_, spec) = record_and_spec(gw, name)?;
+async fn lease_ports(c: &Containers, name: &str) -> Result<()> {
+    let (_, spec) = record_and_spec(c, name)?;
     let profile = c
         .profile(&spec.profile)
         .ok_or_else(|| client_err!(InvalidArgument, "no backend profile {}", spec.profile))?;
@@ -126,8 +126,9 @@ async fn lease_ports(gw: &Gateway, name: &str) -> Result<()> {
         BTreeSet::new(),
     )
     .await?;
-    let recorded = gw
-        .modify_bucket(name, |b| {
+    let recorded = c
+        .registry()
+        .modify(name, |b| {
             if let Some(s) = b.container.as_mut() {
                 s.host_port = leased[0];
                 s.console_port = leased.get(1).copied();
@@ -153,8 +154,7 @@ pub enum Provision {
 /// The upstream of a container bucket for one request, starting the container first when it
 /// is not known to be ready (bounded by the readiness timeout).
 /// `write` is false for GET and HEAD: a deletion of the bucket does not wait for those.
-pub async fn lease(gw: &Gateway, name: &str, write: bool) -> S3Result<UpstreamLease> {
-    let c = gw.containers();
+pub async fn lease(c: &Containers, name: &str, write: bool) -> S3Result<UpstreamLease> {
     let slot = c.slot(name);
     let active = Active::new(slot.clone(), write);
     if slot.deleting.load(Ordering::SeqCst) {
@@ -164,9 +164,10 @@ pub async fn lease(gw: &Gateway, name: &str, write: bool) -> S3Result<UpstreamLe
         ));
     }
     if !slot.ready.load(Ordering::SeqCst) {
-        start_for_request(gw, &slot, name).await?;
+        start_for_request(c, &slot, name).await?;
     }
-    let rec = gw
+    let rec = c
+        .registry()
         .cached(name)
         .ok_or_else(|| S3Error::new(s3s::S3ErrorCode::NoSuchBucket))?;
     let upstream = c.upstream_of(&slot, &rec)?;
@@ -178,8 +179,7 @@ pub async fn lease(gw: &Gateway, name: &str, write: bool) -> S3Result<UpstreamLe
 
 /// Brings a container up for a request: one start at a time per bucket, the others wait for
 /// it; after a failure, requests fail fast for a short while instead of piling up.
-async fn start_for_request(gw: &Gateway, slot: &Arc<Slot>, name: &str) -> S3Result<()> {
-    let c = gw.containers();
+async fn start_for_request(c: &Containers, slot: &Arc<Slot>, name: &str) -> S3Result<()> {
     let busy = || unavailable("The bucket's storage container is starting.", 1);
     let failed = |slot: &Slot| {
         unavailable(
@@ -203,7 +203,7 @@ async fn start_for_request(gw: &Gateway, slot: &Arc<Slot>, name: &str) -> S3Resu
         return Err(failed(slot));
     }
     let started = Instant::now();
-    match bounded_bring_up(gw, slot, name, false).await {
+    match bounded_bring_up(c, slot, name, false).await {
         Ok(()) => {
             tracing::info!(
                 bucket = name,
@@ -219,14 +219,13 @@ async fn start_for_request(gw: &Gateway, slot: &Arc<Slot>, name: &str) -> S3Resu
 /// [`bring_up`] within the readiness timeout, recording the outcome in the slot and the
 /// record. The caller holds the slot's lock.
 async fn bounded_bring_up(
-    gw: &Gateway,
+    c: &Containers,
     slot: &Slot,
     name: &str,
     first: bool,
 ) -> std::result::Result<(), Fault> {
-    let c = gw.containers();
     let wait = Duration::from_secs(c.cfg.ready_timeout_secs.max(1));
-    let outcome = match tokio::time::timeout(wait, bring_up(gw, name, first)).await {
+    let outcome = match tokio::time::timeout(wait, bring_up(c, name, first)).await {
         Ok(r) => r,
         Err(_) => Err(Fault::Container(format!(
             "the container did not become ready within {} s",
@@ -239,14 +238,15 @@ async fn bounded_bring_up(
             slot.failed_until.store(0, Ordering::SeqCst);
             slot.ready.store(true, Ordering::SeqCst);
             slot.touch();
-            let rec = gw.cached(name);
+            let rec = c.registry().cached(name);
             if rec.is_some_and(|r| r.status != BucketStatus::Running || r.status_message != warning)
             {
-                gw.modify_bucket(name, |b| {
-                    b.status = BucketStatus::Running;
-                    b.status_message = warning;
-                })
-                .await?;
+                c.registry()
+                    .modify(name, |b| {
+                        b.status = BucketStatus::Running;
+                        b.status_message = warning;
+                    })
+                    .await?;
             }
             Ok(())
         }
@@ -260,8 +260,9 @@ async fn bounded_bring_up(
             // written into the bucket's record.
             if !matches!(f, Fault::Engine(_)) {
                 slot.set_error(Some(msg.clone()));
-                let _ = gw
-                    .modify_bucket(name, |b| {
+                let _ = c
+                    .registry()
+                    .modify(name, |b| {
                         b.status = BucketStatus::Error;
                         b.status_message = Some(msg.clone());
                     })
@@ -276,18 +277,18 @@ async fn bounded_bring_up(
 /// carries the bucket's settings. Returns a warning about settings the server refused.
 /// `first`: this is the bucket's creation, so a missing volume is created, not an error.
 async fn bring_up(
-    gw: &Gateway,
+    c: &Containers,
     name: &str,
     first: bool,
 ) -> std::result::Result<Option<String>, Fault> {
-    let c = gw.containers();
     let docker = c.engine().await.map_err(Fault::Engine)?;
-    if record_and_spec(gw, name)?.1.host_port == 0 {
-        lease_ports(gw, name)
+    if record_and_spec(c, name)?.1.host_port == 0 {
+        lease_ports(c, name)
             .await
             .map_err(|e| Fault::Container(format!("leasing a host port: {e}")))?;
     }
-    let rec = gw
+    let rec = c
+        .registry()
         .cached(name)
         .ok_or_else(|| Fault::Container("the bucket no longer exists".into()))?;
     let spec = rec
@@ -302,7 +303,7 @@ async fn bring_up(
     let state = match state {
         Some(s) => s,
         None => {
-            create_container(gw, &rec, creating).await?;
+            create_container(c, &rec, creating).await?;
             docker
                 .inspect(&spec.container_name)
                 .await
@@ -316,7 +317,7 @@ async fn bring_up(
             Ok(()) => {}
             // Another program took the leased port meanwhile: move to a free one.
             Err(DockerError::Refused(msg)) if is_port_conflict(&msg) => {
-                rec = relocate(gw, &rec).await?;
+                rec = relocate(c, &rec).await?;
                 let spec = rec
                     .container
                     .as_ref()
@@ -352,10 +353,9 @@ fn is_port_conflict(msg: &str) -> bool {
 /// Gives a bucket new host ports after its leased ones turned out to be taken by another
 /// program: the container is recreated on the same volume with the new ports published.
 async fn relocate(
-    gw: &Gateway,
+    c: &Containers,
     rec: &BucketRecord,
 ) -> std::result::Result<Arc<BucketRecord>, Fault> {
-    let c = gw.containers();
     let docker = c.engine().await.map_err(Fault::Engine)?;
     let spec = rec
         .container
@@ -380,8 +380,9 @@ async fn relocate(
         .await
         .map_err(|e| docker_fault(c, "removing the container", e))?;
     ports::release(&c.store, &old).await?;
-    let moved = gw
-        .modify_bucket(&rec.name, |b| {
+    let moved = c
+        .registry()
+        .modify(&rec.name, |b| {
             if let Some(s) = b.container.as_mut() {
                 s.host_port = leased[0];
                 s.console_port = leased.get(1).copied();
@@ -389,18 +390,18 @@ async fn relocate(
             }
         })
         .await?;
-    create_container(gw, &moved, false).await?;
-    gw.cached(&rec.name)
+    create_container(c, &moved, false).await?;
+    c.registry()
+        .cached(&rec.name)
         .ok_or_else(|| Fault::Container("the bucket no longer exists".into()))
 }
 
 /// Creates the volume (first time only) and the container of a bucket.
 async fn create_container(
-    gw: &Gateway,
+    c: &Containers,
     rec: &BucketRecord,
     creating: bool,
 ) -> std::result::Result<(), Fault> {
-    let c = gw.containers();
     let docker = c.engine().await.map_err(Fault::Engine)?;
     let spec = rec
         .container
@@ -487,12 +488,13 @@ async fn create_container(
         .await
         .map_err(|e| docker_fault(c, "creating the container", e))?;
     tracing::info!(bucket = %rec.name, container = %spec.container_name, port = spec.host_port, "bucket container created");
-    gw.modify_bucket(&rec.name, |b| {
-        if let Some(s) = b.container.as_mut() {
-            s.container_id = Some(id);
-        }
-    })
-    .await?;
+    c.registry()
+        .modify(&rec.name, |b| {
+            if let Some(s) = b.container.as_mut() {
+                s.container_id = Some(id);
+            }
+        })
+        .await?;
     Ok(())
 }
 
@@ -620,30 +622,29 @@ async fn carry_settings(upstream: &Upstream, rec: &BucketRecord) -> Option<Strin
 }
 
 /// Starts a bucket's container on request (the control plane's `start`).
-pub async fn start(gw: &Gateway, name: &str) -> Result<()> {
-    let slot = gw.containers().slot(name);
+pub async fn start(c: &Containers, name: &str) -> Result<()> {
+    let slot = c.slot(name);
     // An explicit start retries at once, whatever the last failure.
     slot.failed_until.store(0, Ordering::SeqCst);
     let _guard = slot.lock.lock().await;
     if slot.ready.load(Ordering::SeqCst) {
         return Ok(());
     }
-    bounded_bring_up(gw, &slot, name, false)
+    bounded_bring_up(c, &slot, name, false)
         .await
         .map_err(|f| Error::Client(fault_to_s3(&f)))
 }
 
 /// Stops a bucket's container (the control plane's `stop`); its data stays on the volume and
 /// the next request starts it again.
-pub async fn stop(gw: &Gateway, name: &str) -> Result<()> {
-    let slot = gw.containers().slot(name);
+pub async fn stop(c: &Containers, name: &str) -> Result<()> {
+    let slot = c.slot(name);
     let _guard = slot.lock.lock().await;
-    stop_locked(gw, &slot, name).await
+    stop_locked(c, &slot, name).await
 }
 
-async fn stop_locked(gw: &Gateway, slot: &Slot, name: &str) -> Result<()> {
-    let c = gw.containers();
-    let (_, spec) = record_and_spec(gw, name)?;
+async fn stop_locked(c: &Containers, slot: &Slot, name: &str) -> Result<()> {
+    let (_, spec) = record_and_spec(c, name)?;
     slot.ready.store(false, Ordering::SeqCst);
     let docker = c.engine().await.map_err(|e| engine_error(&e))?;
     match docker
@@ -662,18 +663,20 @@ async fn stop_locked(gw: &Gateway, slot: &Slot, name: &str) -> Result<()> {
             ));
         }
     }
-    gw.modify_bucket(name, |b| {
-        b.status = BucketStatus::Stopped;
-        b.status_message = None;
-    })
-    .await?;
+    c.registry()
+        .modify(name, |b| {
+            b.status = BucketStatus::Stopped;
+            b.status_message = None;
+        })
+        .await?;
     tracing::info!(bucket = name, "bucket container stopped");
     Ok(())
 }
 
 /// A container bucket's record and container description.
-fn record_and_spec(gw: &Gateway, name: &str) -> Result<(Arc<BucketRecord>, ContainerSpec)> {
-    let rec = gw
+fn record_and_spec(c: &Containers, name: &str) -> Result<(Arc<BucketRecord>, ContainerSpec)> {
+    let rec = c
+        .registry()
         .cached(name)
         .ok_or_else(|| client_err!(NoSuchBucket, "The specified bucket does not exist"))?;
     let spec = rec
@@ -693,9 +696,8 @@ fn engine_error(e: &DockerError) -> Error {
 /// S3 rules first: a bucket holding objects or uploads is refused with `BucketNotEmpty`.
 /// When the container cannot be brought up to check that, the delete goes on only with
 /// `keep_volume` (the data stays in the volume).
-pub async fn destroy(gw: &Gateway, name: &str, keep_volume: bool) -> Result<()> {
-    let c = gw.containers();
-    let (rec, spec) = record_and_spec(gw, name)?;
+pub async fn destroy(c: &Containers, name: &str, keep_volume: bool) -> Result<()> {
+    let (rec, spec) = record_and_spec(c, name)?;
     let docker = c.engine().await.map_err(|e| engine_error(&e))?;
     let slot = c.slot(name);
     let _guard = slot.lock.lock().await;
@@ -713,7 +715,7 @@ pub async fn destroy(gw: &Gateway, name: &str, keep_volume: bool) -> Result<()> 
             ));
         }
         if spec.host_port != 0 {
-            match bounded_bring_up(gw, &slot, name, false).await {
+            match bounded_bring_up(c, &slot, name, false).await {
                 Ok(()) => {
                     let upstream = c.upstream_of(&slot, &rec)?;
                     if !upstream.is_empty(name).await? {
@@ -781,8 +783,7 @@ async fn wait_writes(slot: &Slot, limit: Duration) -> bool {
 
 /// Stops containers that had no request for the idle timeout. A request that arrives while
 /// a container is being stopped waits for the stop, then starts it again.
-pub async fn stop_idle(gw: &Gateway) {
-    let c = gw.containers();
+pub async fn stop_idle(c: &Containers) {
     let idle_ms = i64::try_from(c.cfg.idle_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
     if idle_ms == 0 {
         return;
@@ -804,7 +805,7 @@ pub async fn stop_idle(gw: &Gateway) {
             continue;
         }
         tracing::info!(bucket = %name, idle_secs = c.cfg.idle_timeout_secs, "stopping idle bucket container");
-        if let Err(e) = stop_locked(gw, &slot, &name).await {
+        if let Err(e) = stop_locked(c, &slot, &name).await {
             tracing::warn!(bucket = %name, error = %e, "cannot stop an idle bucket container");
         }
     }
@@ -814,8 +815,7 @@ pub async fn stop_idle(gw: &Gateway) {
 /// of running buckets that vanished (on their kept volumes), finishes creations a crash
 /// interrupted, marks containers stopped from outside for a start on the next request, and
 /// reports (or removes, when configured) labelled containers no bucket claims.
-pub async fn reconcile(gw: &Gateway) {
-    let c = gw.containers();
+pub async fn reconcile(c: &Containers) {
     let docker = match c.engine().await {
         Ok(d) => d,
         Err(e) => {
@@ -831,8 +831,9 @@ pub async fn reconcile(gw: &Gateway) {
             return;
         }
     };
-    let records: Vec<Arc<BucketRecord>> = gw
-        .all_buckets()
+    let records: Vec<Arc<BucketRecord>> = c
+        .registry()
+        .all()
         .into_iter()
         .filter(|b| b.backend == crate::meta::BackendKind::Container)
         .collect();
@@ -857,7 +858,7 @@ pub async fn reconcile(gw: &Gateway) {
             let Ok(_guard) = slot.lock.try_lock() else {
                 continue;
             };
-            if let Err(f) = bounded_bring_up(gw, &slot, &rec.name, false).await {
+            if let Err(f) = bounded_bring_up(c, &slot, &rec.name, false).await {
                 tracing::warn!(bucket = %rec.name, error = %f, "cannot bring a bucket container back");
             }
         }
@@ -885,11 +886,11 @@ pub async fn reconcile(gw: &Gateway) {
 /// Runs the background work of the container backend until the process ends: the first
 /// reconciliation, then the idle check and periodic reconciliation, and a watch on Docker's
 /// container events (a container that dies is started again by the next request).
-pub fn spawn_background(gw: Gateway) {
-    let timers = gw.clone();
+pub fn spawn_background(c: Arc<Containers>) {
+    let timers = c.clone();
     tokio::spawn(async move {
         reconcile(&timers).await;
-        let cfg = timers.containers().config().clone();
+        let cfg = timers.config().clone();
         let tick = if cfg.idle_timeout_secs == 0 {
             Duration::from_secs(5)
         } else {
@@ -906,12 +907,11 @@ pub fn spawn_background(gw: Gateway) {
             }
         }
     });
-    tokio::spawn(async move { watch_events(&gw).await });
+    tokio::spawn(async move { watch_events(&c).await });
 }
 
-async fn watch_events(gw: &Gateway) {
+async fn watch_events(c: &Containers) {
     use futures::StreamExt;
-    let c = gw.containers();
     let mut backoff = Duration::from_millis(500);
     loop {
         if let Ok(docker) = c.engine().await {
@@ -922,7 +922,7 @@ async fn watch_events(gw: &Gateway) {
                 if !matches!(action.as_str(), "die" | "stop" | "kill" | "oom" | "destroy") {
                     continue;
                 }
-                for rec in gw.all_buckets() {
+                for rec in c.registry().all() {
                     if rec
                         .container
                         .as_ref()

@@ -225,6 +225,8 @@ pub struct Containers {
     engine_error: Mutex<Option<String>>,
     instance: String,
     store: Store,
+    /// The bucket records its containers belong to.
+    registry: Arc<crate::registry::Registry>,
     master: Arc<MasterKey>,
     http: HttpClient,
     slots: Mutex<HashMap<String, Arc<Slot>>>,
@@ -238,10 +240,11 @@ impl Containers {
     /// serves its other buckets).
     pub async fn open(
         cfg: ContainerConfig,
-        store: Store,
+        registry: Arc<crate::registry::Registry>,
         master: Arc<MasterKey>,
         http: HttpClient,
     ) -> std::result::Result<Self, String> {
+        let store = registry.store().clone();
         let profiles = profile::all(&cfg.profiles)?;
         if !profiles.contains_key(&cfg.profile) {
             return Err(format!(
@@ -262,11 +265,16 @@ impl Containers {
             engine_error: Mutex::new(None),
             instance,
             store,
+            registry,
             master,
             http,
             slots: Mutex::new(HashMap::new()),
             opened: crate::meta::now_millis(),
         })
+    }
+
+    pub fn registry(&self) -> &crate::registry::Registry {
+        &self.registry
     }
 
     pub fn config(&self) -> &ContainerConfig {

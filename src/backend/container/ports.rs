@@ -91,6 +91,22 @@ pub async fn release(store: &Store, ports: &[u16]) -> Result<()> {
         .await
 }
 
+/// Releases every port leased to `bucket`, inside a caller's transaction (the bucket's
+/// deletion).
+pub fn release_in(txn: &redb::WriteTransaction, bucket: &str) -> Result<()> {
+    let mut leases = txn.open_table(PORT_LEASES)?;
+    let mine: Vec<u16> = leases
+        .iter()?
+        .filter_map(|item| item.ok())
+        .filter(|(_, b)| b.value() == bucket)
+        .map(|(p, _)| p.value())
+        .collect();
+    for p in mine {
+        leases.remove(p)?;
+    }
+    Ok(())
+}
+
 /// Every lease, port → bucket (for reconciliation and tests).
 pub fn leases(store: &Store) -> Result<Vec<(u16, String)>> {
     store.read(|txn| {

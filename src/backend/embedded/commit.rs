@@ -10,9 +10,10 @@ use s3s::dto::ETagCondition;
 
 use crate::error::{Result, client_err};
 use crate::meta::{
-    BLOB_REFS, BUCKETS, INLINE_BLOBS, OBJECTS, ObjectRecord, PARTS, PartRecord, Segment, UPLOADS,
-    USAGE, UploadRecord, UsageRecord, get_json,
+    BLOB_REFS, INLINE_BLOBS, OBJECTS, ObjectRecord, PARTS, PartRecord, Segment, UPLOADS,
+    UploadRecord, UsageRecord, get_json,
 };
+use crate::registry::rows::{add_usage, put_usage, remove_bucket, require_bucket, signed};
 
 /// A blob written by this request, not yet referenced by any record.
 #[derive(Debug, Clone)]
@@ -62,43 +63,6 @@ impl WriteCondition {
         }
         Ok(())
     }
-}
-
-/// Applies signed deltas to a bucket's usage row (saturating at zero).
-fn adjust_usage(
-    txn: &WriteTransaction,
-    bucket: &str,
-    objects: i64,
-    bytes: i64,
-    pending: i64,
-) -> Result<()> {
-    if objects == 0 && bytes == 0 && pending == 0 {
-        return Ok(());
-    }
-    let mut table = txn.open_table(USAGE)?;
-    let mut usage: UsageRecord = get_json(&table, bucket)?.unwrap_or_default();
-    let apply = |v: u64, d: i64| v.saturating_add_signed(d);
-    usage.objects = apply(usage.objects, objects);
-    usage.bytes = apply(usage.bytes, bytes);
-    usage.pending_bytes = apply(usage.pending_bytes, pending);
-    let encoded = serde_json::to_vec(&usage)?;
-    table.insert(bucket, encoded.as_slice())?;
-    Ok(())
-}
-
-fn signed(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-fn require_bucket(txn: &WriteTransaction, bucket: &str) -> Result<()> {
-    let buckets = txn.open_table(BUCKETS)?;
-    if buckets.get(bucket)?.is_none() {
-        return Err(client_err!(
-            NoSuchBucket,
-            "The specified bucket does not exist"
-        ));
-    }
-    Ok(())
 }
 
 /// Every reused (non-fresh) segment must still point at a live blob: the source of a copy may
@@ -204,7 +168,7 @@ pub fn replace_object(
     let count = |r: Option<&ObjectRecord>| i64::from(r.is_some());
     // Usage counts the body, the user metadata and the tags (see `ObjectRecord::usage_bytes`).
     let size = |r: Option<&ObjectRecord>| r.map_or(0, |r| signed(r.usage_bytes()));
-    adjust_usage(
+    add_usage(
         txn,
         bucket,
         count(new) - count(old.as_ref()),
@@ -231,7 +195,7 @@ pub fn set_tags(
     let bytes = serde_json::to_vec(&rec)?;
     objects.insert((bucket, key), bytes.as_slice())?;
     drop(objects);
-    adjust_usage(txn, bucket, 0, delta, 0)
+    add_usage(txn, bucket, 0, delta, 0)
 }
 
 /// Records a new multipart upload.
@@ -285,7 +249,7 @@ pub fn put_part(
     parts.insert((upload_id, part_number), bytes.as_slice())?;
     drop(parts);
     let old_size = old.as_ref().map_or(0, |p| signed(p.size));
-    adjust_usage(txn, bucket, 0, 0, signed(part.size) - old_size)?;
+    add_usage(txn, bucket, 0, 0, signed(part.size) - old_size)?;
     Ok(dead)
 }
 
@@ -318,7 +282,7 @@ pub fn abort_upload(
     txn.open_table(UPLOADS)?.remove(upload_id)?;
     let pending: u64 = parts.iter().map(|(_, p)| p.size).sum();
     drop(table);
-    adjust_usage(txn, bucket, 0, 0, -signed(pending))?;
+    add_usage(txn, bucket, 0, 0, -signed(pending))?;
     Ok(dead)
 }
 
@@ -358,7 +322,7 @@ pub fn complete_upload(
     txn.open_table(UPLOADS)?.remove(upload_id)?;
     let pending: u64 = parts.iter().map(|(_, p)| p.size).sum();
     drop(table);
-    adjust_usage(txn, bucket, 0, 0, -signed(pending))?;
+    add_usage(txn, bucket, 0, 0, -signed(pending))?;
     Ok((dead, record))
 }
 
@@ -394,8 +358,7 @@ pub fn delete_bucket(txn: &WriteTransaction, bucket: &str) -> Result<Vec<String>
     for (id, key) in upload_ids {
         dead.extend(abort_upload(txn, bucket, &key, &id)?);
     }
-    txn.open_table(BUCKETS)?.remove(bucket)?;
-    txn.open_table(USAGE)?.remove(bucket)?;
+    remove_bucket(txn, bucket)?;
     Ok(dead)
 }
 
@@ -433,7 +396,6 @@ pub fn recount_usage(txn: &WriteTransaction, bucket: &str) -> Result<UsageRecord
             .map(|(_, p)| p.size)
             .sum::<u64>();
     }
-    let encoded = serde_json::to_vec(&usage)?;
-    txn.open_table(USAGE)?.insert(bucket, encoded.as_slice())?;
+    put_usage(txn, bucket, &usage)?;
     Ok(usage)
 }

@@ -19,9 +19,28 @@ use bytes::Bytes;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 
-use crate::config::EmbeddedConfig;
 use crate::error::{Error, Result, client_err};
 use crate::meta::{BLOB_REFS, INLINE_BLOBS, OBJECTS, ObjectRecord, Store, get_json};
+
+/// Embedded backend settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddedConfig {
+    /// Objects up to this size are stored inside the metadata database instead of a file of
+    /// their own: one grouped commit then makes many small writes durable at once.
+    pub inline_threshold_bytes: u64,
+    /// Size of the chunks read from disk and sent to clients.
+    pub read_chunk_bytes: usize,
+}
+
+impl Default for EmbeddedConfig {
+    fn default() -> Self {
+        Self {
+            inline_threshold_bytes: 64 << 10,
+            read_chunk_bytes: 1 << 20,
+        }
+    }
+}
 
 pub use blobs::BlobDirs;
 pub use blobs::checksums_from as checksums_of;
@@ -79,12 +98,7 @@ impl Embedded {
             return Ok(());
         };
         r.grow_to(bytes, || {
-            self.store()
-                .read(|txn| {
-                    let table = txn.open_table(crate::meta::USAGE)?;
-                    Ok(get_json(&table, bucket)?.unwrap_or_default())
-                })
-                .map_err(Into::into)
+            crate::registry::rows::usage(self.store(), bucket).map_err(Into::into)
         })
         .map_err(Error::Client)
     }

@@ -3,7 +3,9 @@
 //! signed HTTP request to the bucket's upstream, its answer turned back into s3s types.
 //!
 //! S3 clients never come through here: their requests for such buckets are forwarded whole by
-//! [`super::forward`]. Bodies stream both ways; only listings (capped) are read into memory.
+//! the gateway's pass-through route. Bodies stream both ways; only listings (capped) are read into memory.
+
+mod multipart;
 
 use std::collections::HashMap;
 
@@ -11,14 +13,15 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use s3s::dto::*;
 use s3s::{Body, S3, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use super::upstream::{UpstreamLease, body_text, upstream_error};
-use crate::gateway::Gateway;
+use crate::backend::Backends;
+use crate::backend::upstream::{UpstreamLease, body_text, upstream_error};
 
 /// Largest listing page read (1000 keys of 1 KiB fit several times over).
 const MAX_LISTING_BYTES: usize = 16 << 20;
 
-/// The forwarded backend, for the gateway's own calls.
-pub struct Forwarded(pub Gateway);
+/// A typed S3 client for buckets on another server (remote and container buckets), for the
+/// gateway's own calls.
+pub struct UpstreamS3(pub Backends);
 
 pub(super) fn encode_key(key: &str) -> String {
     // Keys keep their slashes; everything else outside the unreserved set is escaped.
@@ -106,7 +109,7 @@ pub(super) async fn failure(status: StatusCode, body: Body) -> S3Error {
     e
 }
 
-impl Forwarded {
+impl UpstreamS3 {
     pub(super) async fn lease(&self, bucket: &str) -> S3Result<UpstreamLease> {
         self.0.upstream_for(bucket).await
     }
@@ -178,33 +181,33 @@ impl Forwarded {
 }
 
 #[async_trait::async_trait]
-impl S3 for Forwarded {
+impl S3 for UpstreamS3 {
     async fn create_multipart_upload(
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        super::forwarded_multipart::create(self, req).await
+        multipart::create(self, req).await
     }
 
     async fn list_parts(
         &self,
         req: S3Request<ListPartsInput>,
     ) -> S3Result<S3Response<ListPartsOutput>> {
-        super::forwarded_multipart::list_parts(self, req).await
+        multipart::list_parts(self, req).await
     }
 
     async fn complete_multipart_upload(
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
-        super::forwarded_multipart::complete(self, req).await
+        multipart::complete(self, req).await
     }
 
     async fn abort_multipart_upload(
         &self,
         req: S3Request<AbortMultipartUploadInput>,
     ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
-        super::forwarded_multipart::abort(self, req).await
+        multipart::abort(self, req).await
     }
 
     async fn get_object(
@@ -334,7 +337,7 @@ impl S3 for Forwarded {
         if !parts.status.is_success() {
             return Err(failure(parts.status, body).await);
         }
-        self.0.note_upload(&i.bucket, len, 1).await;
+        self.0.registry.note_upload(&i.bucket, len, 1).await;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: header(&parts.headers, "etag")
                 .and_then(|v| ETag::parse_http_header(v.as_bytes()).ok()),

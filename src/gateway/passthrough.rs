@@ -18,9 +18,13 @@ use http::{HeaderMap, HeaderValue, Method, Uri};
 use s3s::route::S3Route;
 use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use super::upstream::TRAILER_MISMATCH;
-use crate::gateway::Gateway;
-use crate::policy::{Need, Principal, authorize};
+use std::sync::Arc;
+
+use super::host::HostMap;
+use super::{Gateway, access};
+use crate::backend::upstream::TRAILER_MISMATCH;
+use crate::policy::{Need, Principal};
+use crate::request::Target;
 
 /// Headers that describe the client's hop or its signature, not the request: never forwarded.
 const DROPPED_REQUEST_HEADERS: &[&str] = &[
@@ -59,76 +63,23 @@ const PRESIGN_PARAMS: &[&str] = &[
 /// Bucket sub-resources the gateway answers itself for every backend (it enforces them).
 const GATEWAY_SUBRESOURCES: &[&str] = &["cors", "website", "acl"];
 
-/// The s3s custom route that forwards requests of `remote` and `container` buckets.
-pub struct ForwardRoute {
+/// The s3s custom route that passes requests of `remote` and `container` buckets through.
+pub struct PassThrough {
     pub gateway: Gateway,
-    pub base_domain: String,
+    pub hosts: Arc<HostMap>,
 }
 
-/// Bucket, and the path after it, of a request (virtual-host style under the base domain,
-/// else path style).
-pub fn split_target(uri: &Uri, headers: &HeaderMap, base_domain: &str) -> Option<(String, String)> {
-    let path = uri.path();
-    let host = headers
-        .get(http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    if let Some(bucket) = crate::hosts::canonical(host)
-        .strip_suffix(base_domain)
-        .and_then(|p| p.strip_suffix('.'))
-        .filter(|b| !b.is_empty())
-    {
-        return Some((bucket.to_owned(), path.to_owned()));
-    }
-    let rest = path.strip_prefix('/')?;
-    let (bucket, tail) = rest.split_once('/').map_or((rest, ""), |(b, t)| (b, t));
-    (!bucket.is_empty()).then(|| (bucket.to_owned(), format!("/{tail}")))
-}
-
-fn query_names(query: &str) -> impl Iterator<Item = &str> {
-    query
-        .split('&')
-        .map(|p| p.split('=').next().unwrap_or(""))
-        .filter(|n| !n.is_empty())
-}
-
-/// A coarse operation name for the access rules (the route sees HTTP, not S3 operations).
-fn operation(method: &Method, object: bool, query: &str) -> &'static str {
-    let subresource = query_names(query).any(|n| {
-        !n.starts_with("X-Amz-")
-            && !matches!(
-                n,
-                "list-type"
-                    | "prefix"
-                    | "delimiter"
-                    | "max-keys"
-                    | "continuation-token"
-                    | "start-after"
-                    | "encoding-type"
-                    | "marker"
-                    | "versionId"
-                    | "partNumber"
-                    | "uploadId"
-                    | "uploads"
-                    | "response-content-type"
-                    | "response-content-disposition"
-                    | "response-cache-control"
-                    | "response-content-encoding"
-                    | "response-content-language"
-                    | "response-expires"
-                    | "fetch-owner"
-                    | "x-id"
-            )
-    });
-    match (method.as_str(), object, subresource) {
-        ("GET", true, false) => "GetObject",
-        ("GET", true, true) if query_names(query).any(|n| n == "tagging") => "GetObjectTagging",
-        ("HEAD", true, _) => "HeadObject",
-        ("GET", false, false) => "ListObjects",
-        ("HEAD", false, _) => "HeadBucket",
-        (_, true, _) => "PutObject",
-        ("PUT", false, false) => "CreateBucket",
-        _ => "PutBucketConfiguration",
+impl PassThrough {
+    /// The request's target, as the front door parsed it (parsed here when it did not: a
+    /// request that came another way).
+    fn target(&self, uri: &Uri, headers: &HeaderMap, ext: &http::Extensions) -> Target {
+        if let Some(t) = ext.get::<Target>() {
+            return t.clone();
+        }
+        let mut probe = http::Request::new(());
+        *probe.uri_mut() = uri.clone();
+        *probe.headers_mut() = headers.clone();
+        self.hosts.target(&probe).0
     }
 }
 
@@ -146,11 +97,13 @@ enum Write {
 
 fn write_kind(method: &Method, tail: &str, query: &str, headers: &HeaderMap) -> Write {
     let object = tail.len() > 1;
-    let upload_id = query_names(query).any(|n| n == "uploadId");
+    let upload_id = access::query_names(query).any(|n| n == "uploadId");
     match *method {
         Method::PUT if object && headers.contains_key("x-amz-copy-source") => Write::None,
         Method::PUT if object && upload_id => Write::Part,
-        Method::PUT if object && !query_names(query).any(|n| n == "tagging" || n == "acl") => {
+        Method::PUT
+            if object && !access::query_names(query).any(|n| n == "tagging" || n == "acl") =>
+        {
             Write::Object
         }
         Method::POST if object && upload_id => Write::Complete,
@@ -159,19 +112,20 @@ fn write_kind(method: &Method, tail: &str, query: &str, headers: &HeaderMap) -> 
 }
 
 #[async_trait::async_trait]
-impl S3Route for ForwardRoute {
+impl S3Route for PassThrough {
     fn is_match(
         &self,
         method: &Method,
         uri: &Uri,
         headers: &HeaderMap,
-        _: &mut http::Extensions,
+        ext: &mut http::Extensions,
     ) -> bool {
-        let Some((bucket, tail)) = split_target(uri, headers, &self.base_domain) else {
+        let target = self.target(uri, headers, ext);
+        let (Some(bucket), tail) = (target.bucket.as_deref(), target.tail.as_str()) else {
             return false;
         };
         let query = uri.query().unwrap_or("");
-        if tail == "/" && query_names(query).any(|n| GATEWAY_SUBRESOURCES.contains(&n)) {
+        if tail == "/" && access::query_names(query).any(|n| GATEWAY_SUBRESOURCES.contains(&n)) {
             return false;
         }
         // A browser form upload (POST Object): s3s checks its policy and signature and hands
@@ -179,33 +133,29 @@ impl S3Route for ForwardRoute {
         if method == Method::POST && tail == "/" && query.is_empty() {
             return false;
         }
-        self.gateway
-            .cached(&bucket)
-            .is_some_and(|b| b.backend.is_forwarded())
+        let forwarded = self
+            .gateway
+            .registry()
+            .cached(bucket)
+            .is_some_and(|b| b.backend.is_forwarded());
+        if forwarded && ext.get::<Target>().is_none() {
+            ext.insert(target);
+        }
+        forwarded
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
-        let who = match &req.credentials {
-            Some(c) => self.gateway.principal(&c.access_key)?,
-            None => Principal::Anonymous,
-        };
-        let (bucket, tail) = split_target(&req.uri, &req.headers, &self.base_domain)
-            .ok_or_else(|| S3Error::new(S3ErrorCode::NoSuchBucket))?;
-        let rec = self
-            .gateway
-            .cached(&bucket)
-            .ok_or_else(|| S3Error::new(S3ErrorCode::NoSuchBucket))?;
-        let object = tail.len() > 1;
-        if object {
-            let key = percent_encoding::percent_decode_str(&tail[1..]).decode_utf8_lossy();
-            crate::s3util::validate_key_within(&key, self.gateway.max_key_bytes(&rec))?;
-        }
-        let op = operation(&req.method, object, req.uri.query().unwrap_or(""));
-        match op {
-            // Creating a taken name is answered in `call` (BucketAlreadyExists), not 403.
-            "CreateBucket" if who != Principal::Anonymous => {}
-            _ => authorize(&who, op, &rec)?,
-        }
+        let who = access::caller(&self.gateway, req.credentials.as_ref())?;
+        let target = self.target(&req.uri, &req.headers, &req.extensions);
+        let key = target.key();
+        let op = access::http_operation(&req.method, key.is_some(), req.uri.query().unwrap_or(""));
+        access::decide(
+            &self.gateway,
+            &who,
+            op,
+            target.bucket.as_deref(),
+            key.as_deref(),
+        )?;
         req.extensions.insert(who);
         Ok(())
     }
@@ -221,12 +171,14 @@ impl S3Route for ForwardRoute {
             credentials,
             ..
         } = req;
-        let (bucket, tail) = split_target(&uri, &headers, &self.base_domain)
-            .ok_or_else(|| S3Error::new(S3ErrorCode::NoSuchBucket))?;
+        let target = self.target(&uri, &headers, &extensions);
+        let (Some(bucket), tail) = (target.bucket.clone(), target.tail.clone()) else {
+            return Err(S3Error::new(S3ErrorCode::NoSuchBucket));
+        };
         let query = uri.query().unwrap_or("");
         if tail == "/" && query.is_empty() {
             if method == Method::DELETE {
-                self.gateway.remove_bucket(&bucket, false).await?;
+                self.gateway.delete_bucket(&bucket, false).await?;
                 return Ok(S3Response::with_status(
                     Body::empty(),
                     http::StatusCode::NO_CONTENT,
@@ -268,7 +220,7 @@ impl S3Route for ForwardRoute {
             ),
             _ => None,
         };
-        let part = query_names(query).any(|n| n == "uploadId");
+        let part = access::query_names(query).any(|n| n == "uploadId");
         let key = percent_encoding::percent_decode_str(tail.get(1..).unwrap_or(""))
             .decode_utf8_lossy()
             .into_owned();
@@ -296,14 +248,14 @@ impl S3Route for ForwardRoute {
                     .get("x-amz-copy-source-range")
                     .and_then(|v| v.to_str().ok());
                 let size = match (part, replace) {
-                    (true, _) => crate::gateway::copy_range_len(range, head.size),
+                    (true, _) => super::copy_range_len(range, head.size),
                     (false, true) => head.size + meta + tags,
                     (false, false) => head.size + head.metadata_bytes + tags,
                 };
                 copied = Some(size);
                 pinned_etag = head.etag;
                 if part {
-                    self.gateway.admit_write(&bucket, size, 0)?
+                    self.gateway.admit(&bucket, Need::Bytes(size), 0)?
                 } else {
                     self.gateway
                         .admit_key(&bucket, &key, Need::Bytes(size))
@@ -314,7 +266,10 @@ impl S3Route for ForwardRoute {
                 let need = Need::Bytes(length.unwrap_or(0) + meta + tags);
                 self.gateway.admit_key(&bucket, &key, need).await?
             }
-            (None, Write::Part) => self.gateway.admit_write(&bucket, length.unwrap_or(0), 0)?,
+            (None, Write::Part) => {
+                self.gateway
+                    .admit(&bucket, Need::Bytes(length.unwrap_or(0)), 0)?
+            }
             (None, Write::Complete) => {
                 self.gateway
                     .admit_key(&bucket, &key, Need::Bytes(0))
@@ -332,14 +287,14 @@ impl S3Route for ForwardRoute {
             })
             .collect();
         if let Some(src) = copy.as_ref().filter(|s| !self.same_server(s, &bucket)) {
-            let mut target_tail = super::upstream::canonical_path(&tail);
+            let mut target_tail = crate::backend::upstream::canonical_path(&tail);
             if !kept.is_empty() {
                 target_tail.push('?');
                 target_tail.push_str(&kept.join("&"));
             }
             let forward = forward_headers(&headers, "");
             return crate::backend::copy::stream_into_forwarded(
-                &self.gateway,
+                self.gateway.backends(),
                 src,
                 crate::backend::copy::CopyTarget {
                     bucket: &bucket,
@@ -359,6 +314,7 @@ impl S3Route for ForwardRoute {
             && trailing_headers.is_none()
             && self
                 .gateway
+                .registry()
                 .cached(&bucket)
                 .is_some_and(|b| b.backend == crate::meta::BackendKind::Container);
         let mut forward_extra = HeaderMap::new();
@@ -385,9 +341,9 @@ impl S3Route for ForwardRoute {
             (method == Method::PUT || method == Method::POST).then_some(sent_override.or(length));
         let resp = loop {
             let lease = if method == Method::GET || method == Method::HEAD {
-                self.gateway.upstream_for_read(&bucket).await?
+                self.gateway.backends().upstream_for_read(&bucket).await?
             } else {
-                self.gateway.upstream_for(&bucket).await?
+                self.gateway.backends().upstream_for(&bucket).await?
             };
             let upstream = &lease.upstream;
             let mut target = format!(
@@ -396,7 +352,7 @@ impl S3Route for ForwardRoute {
                 if tail == "/" {
                     String::new()
                 } else {
-                    super::upstream::canonical_path(&tail)
+                    crate::backend::upstream::canonical_path(&tail)
                 }
             );
             if !kept.is_empty() {
@@ -434,7 +390,7 @@ impl S3Route for ForwardRoute {
                 Ok(resp) => break resp,
                 Err(failure) => {
                     if failure.unreachable {
-                        self.gateway.upstream_unreachable(&bucket);
+                        self.gateway.backends().upstream_unreachable(&bucket);
                         if retry_left {
                             tracing::info!(
                                 bucket,
@@ -451,21 +407,24 @@ impl S3Route for ForwardRoute {
         if parts.status.is_success() {
             if let Some(size) = copied {
                 self.gateway
+                    .registry()
                     .note_upload(&bucket, size, u64::from(!part))
                     .await;
             }
             match write {
                 Write::Object => {
                     self.gateway
+                        .registry()
                         .note_upload(&bucket, length.unwrap_or(0) + meta + tags, 1)
                         .await
                 }
                 Write::Part => {
                     self.gateway
+                        .registry()
                         .note_upload(&bucket, length.unwrap_or(0), 0)
                         .await
                 }
-                Write::Complete => self.gateway.note_upload(&bucket, 0, 1).await,
+                Write::Complete => self.gateway.registry().note_upload(&bucket, 0, 1).await,
                 Write::None => {}
             }
         }
@@ -479,15 +438,17 @@ impl S3Route for ForwardRoute {
     }
 }
 
-impl ForwardRoute {
+impl PassThrough {
     /// Whether a copy's source is on the destination's own server (a server-side copy):
     /// a container serves one bucket; the remote endpoint serves all remote buckets.
     fn same_server(&self, source: &s3s::dto::CopySource, dest: &str) -> bool {
         let s3s::dto::CopySource::Bucket { bucket, .. } = source else {
             return false;
         };
-        let (Some(src), Some(dst)) = (self.gateway.cached(bucket), self.gateway.cached(dest))
-        else {
+        let (Some(src), Some(dst)) = (
+            self.gateway.registry().cached(bucket),
+            self.gateway.registry().cached(dest),
+        ) else {
             return false;
         };
         match dst.backend {
@@ -758,21 +719,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn operations_and_writes_are_classified() {
+    fn writes_are_classified() {
         let h = HeaderMap::new();
-        assert_eq!(operation(&Method::GET, true, ""), "GetObject");
-        assert_eq!(operation(&Method::GET, true, "tagging"), "GetObjectTagging");
-        // Other object sub-resources count as writes: read grants do not reach them.
-        assert_eq!(operation(&Method::GET, true, "acl"), "PutObject");
-        assert_eq!(
-            operation(&Method::GET, false, "list-type=2&prefix=a"),
-            "ListObjects"
-        );
-        assert_eq!(operation(&Method::PUT, false, ""), "CreateBucket");
-        assert_eq!(
-            operation(&Method::PUT, false, "versioning"),
-            "PutBucketConfiguration"
-        );
         assert_eq!(write_kind(&Method::PUT, "/k", "", &h), Write::Object);
         assert_eq!(
             write_kind(&Method::PUT, "/k", "partNumber=1&uploadId=x", &h),
@@ -787,27 +735,5 @@ mod tests {
         let mut copy = HeaderMap::new();
         copy.insert("x-amz-copy-source", HeaderValue::from_static("/b/k"));
         assert_eq!(write_kind(&Method::PUT, "/k", "", &copy), Write::None);
-    }
-
-    #[test]
-    fn targets_split_in_both_styles() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            http::header::HOST,
-            HeaderValue::from_static("photos.s3.localhost:9000"),
-        );
-        let uri: Uri = "/a/b".parse().unwrap();
-        assert_eq!(
-            split_target(&uri, &h, "s3.localhost"),
-            Some(("photos".to_owned(), "/a/b".to_owned()))
-        );
-        h.insert(
-            http::header::HOST,
-            HeaderValue::from_static("127.0.0.1:9000"),
-        );
-        assert_eq!(
-            split_target(&uri, &h, "s3.localhost"),
-            Some(("a".to_owned(), "/b".to_owned()))
-        );
     }
 }

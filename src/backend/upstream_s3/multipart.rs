@@ -7,8 +7,8 @@ use http::{HeaderMap, Method};
 use s3s::dto::*;
 use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use super::forwarded::{Forwarded, encode_key, failure};
-use super::upstream::{body_text, upstream_error};
+use super::{UpstreamS3, encode_key, failure};
+use crate::backend::upstream::{body_text, upstream_error};
 use crate::s3util::url_encode;
 
 /// Largest answer read (a ListParts page of 1000 parts fits many times over).
@@ -16,7 +16,7 @@ const MAX_ANSWER: usize = 4 << 20;
 
 /// Sends one request to the bucket's upstream and returns the answer's text.
 async fn call(
-    f: &Forwarded,
+    f: &UpstreamS3,
     bucket: &str,
     method: Method,
     key: &str,
@@ -86,7 +86,7 @@ fn escape(s: &str) -> String {
 }
 
 pub async fn create(
-    f: &Forwarded,
+    f: &UpstreamS3,
     req: S3Request<CreateMultipartUploadInput>,
 ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
     let i = &req.input;
@@ -124,7 +124,7 @@ pub async fn create(
 }
 
 pub async fn list_parts(
-    f: &Forwarded,
+    f: &UpstreamS3,
     req: S3Request<ListPartsInput>,
 ) -> S3Result<S3Response<ListPartsOutput>> {
     let i = &req.input;
@@ -156,7 +156,7 @@ pub async fn list_parts(
 }
 
 pub async fn complete(
-    f: &Forwarded,
+    f: &UpstreamS3,
     req: S3Request<CompleteMultipartUploadInput>,
 ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
     let i = &req.input;
@@ -192,7 +192,7 @@ pub async fn complete(
 }
 
 pub async fn abort(
-    f: &Forwarded,
+    f: &UpstreamS3,
     req: S3Request<AbortMultipartUploadInput>,
 ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
     let i = &req.input;

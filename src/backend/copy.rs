@@ -211,7 +211,7 @@ pub async fn stream_into_forwarded(
     );
     let resp = lease
         .upstream
-        .send_checked(Method::PUT, &target, forward, body, Some(len), lease.hold)
+        .send_holding(Method::PUT, &target, forward, body, Some(len), lease.hold)
         .await
         .map_err(|f| f.error)?;
     let (parts, body) = resp.into_parts();

@@ -169,7 +169,7 @@ impl UpstreamS3 {
         }
         let resp = lease
             .upstream
-            .send_checked(method, &target, h, Body::empty(), None, lease.hold)
+            .send_holding(method, &target, h, Body::empty(), None, lease.hold)
             .await
             .map_err(|f| f.error)?;
         let (parts, body) = resp.into_parts();
@@ -330,7 +330,7 @@ impl S3 for UpstreamS3 {
         );
         let resp = lease
             .upstream
-            .send_checked(Method::PUT, &target, h, body, Some(len), lease.hold)
+            .send_holding(Method::PUT, &target, h, body, Some(len), lease.hold)
             .await
             .map_err(|f| f.error)?;
         let (parts, body) = resp.into_parts();
@@ -363,7 +363,7 @@ impl S3 for UpstreamS3 {
         }
         let resp = lease
             .upstream
-            .send_checked(
+            .send_holding(
                 Method::DELETE,
                 &target,
                 HeaderMap::new(),
@@ -407,7 +407,7 @@ impl S3 for UpstreamS3 {
         );
         let resp = lease
             .upstream
-            .send_checked(
+            .send_holding(
                 Method::GET,
                 &target,
                 HeaderMap::new(),

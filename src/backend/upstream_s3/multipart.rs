@@ -38,7 +38,7 @@ async fn call(
     };
     let resp = lease
         .upstream
-        .send_checked(method, &target, HeaderMap::new(), body, len, lease.hold)
+        .send_holding(method, &target, HeaderMap::new(), body, len, lease.hold)
         .await
         .map_err(|e| e.error)?;
     let (parts, body) = resp.into_parts();
@@ -106,7 +106,7 @@ pub async fn create(
     }
     let resp = lease
         .upstream
-        .send_checked(Method::POST, &target, h, Body::empty(), None, lease.hold)
+        .send_holding(Method::POST, &target, h, Body::empty(), None, lease.hold)
         .await
         .map_err(|e| e.error)?;
     let (parts, body) = resp.into_parts();

@@ -6,18 +6,24 @@
 //! back to the client as it arrives, each behind an inactivity watchdog instead of a total
 //! timeout, so a slow but steady 10 GiB transfer is fine and a dead server is a `503`, never a
 //! hang.
+//!
+//! The bucket-level calls the gateway makes on a server (create, empty check, usage, settings)
+//! are in [`admin`]; the inactivity watchdogs around bodies in [`watched`]; the aws-chunked
+//! re-framing of bodies with checksum trailers in [`chunked`].
 
-use std::pin::Pin;
+mod admin;
+pub mod chunked;
+mod watched;
+
+use watched::{Progress, WatchedRequestBody, WatchedResponseBody};
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
-use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
-use http_body::Frame;
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -155,14 +161,15 @@ impl Upstream {
         body: Body,
         content_length: Option<u64>,
     ) -> S3Result<http::Response<Body>> {
-        self.send_checked(method, path_and_query, headers, body, content_length, None)
+        self.send_holding(method, path_and_query, headers, body, content_length, None)
             .await
             .map_err(|f| f.error)
     }
 
-    /// [`Upstream::send`], telling an unreachable server apart from a failing client body.
+    /// [`Upstream::send`], holding `hold` until the response body ends, and telling an
+    /// unreachable server apart from a failing client body.
     /// `hold` is dropped with the response body, once the client has it all (or is gone).
-    pub async fn send_checked(
+    pub async fn send_holding(
         &self,
         method: Method,
         path_and_query: &str,
@@ -342,244 +349,6 @@ impl Upstream {
         }
         Ok(())
     }
-
-    /// Sends a request without a body and reads a small answer (at most `cap` bytes).
-    pub async fn call_small(
-        &self,
-        method: Method,
-        path_and_query: &str,
-        headers: HeaderMap,
-        body: Bytes,
-        cap: usize,
-    ) -> S3Result<(StatusCode, HeaderMap, String)> {
-        let len = body.len() as u64;
-        let resp = self
-            .send(
-                method.clone(),
-                path_and_query,
-                headers,
-                Body::from(body),
-                (method == Method::PUT || method == Method::POST).then_some(len),
-            )
-            .await?;
-        let (parts, body) = resp.into_parts();
-        Ok((parts.status, parts.headers, body_text(body, cap).await))
-    }
-
-    /// A request on the bucket itself (`?subresource` when not empty) whose answer is only
-    /// success or an S3 error; the error code `tolerated` counts as success.
-    async fn bucket_call(
-        &self,
-        method: Method,
-        bucket: &str,
-        subresource: &str,
-        headers: HeaderMap,
-        body: Bytes,
-        tolerated: Option<&str>,
-    ) -> S3Result<()> {
-        let mut target = format!("/{}", self.upstream_bucket(bucket));
-        if !subresource.is_empty() {
-            target.push('?');
-            target.push_str(subresource);
-        }
-        let (status, _, text) = self
-            .call_small(method, &target, headers, body, 64 << 10)
-            .await?;
-        if status.is_success() || tolerated.is_some_and(|code| text.contains(code)) {
-            return Ok(());
-        }
-        Err(upstream_error(status, &text))
-    }
-
-    /// Creates the bucket on the server (an existing one of ours is fine).
-    pub async fn create_bucket(&self, bucket: &str) -> S3Result<()> {
-        self.bucket_call(
-            Method::PUT,
-            bucket,
-            "",
-            HeaderMap::new(),
-            Bytes::new(),
-            Some("BucketAlreadyOwnedByYou"),
-        )
-        .await
-    }
-
-    /// Creates the bucket on a server of its own (a bucket's container) unless it is there:
-    /// some servers answer a repeated create with `BucketAlreadyExists` even to its owner.
-    pub async fn ensure_bucket(&self, bucket: &str) -> S3Result<()> {
-        let (status, _, _) = self
-            .call_small(
-                Method::HEAD,
-                &format!("/{}", self.upstream_bucket(bucket)),
-                HeaderMap::new(),
-                Bytes::new(),
-                0,
-            )
-            .await?;
-        if status.is_success() {
-            return Ok(());
-        }
-        self.create_bucket(bucket).await
-    }
-
-    /// Whether the bucket holds no object and no multipart upload in progress.
-    pub async fn is_empty(&self, bucket: &str) -> S3Result<bool> {
-        let path = format!("/{}", self.upstream_bucket(bucket));
-        let (status, _, xml) = self
-            .call_small(
-                Method::GET,
-                &format!("{path}?list-type=2&max-keys=1"),
-                HeaderMap::new(),
-                Bytes::new(),
-                1 << 20,
-            )
-            .await?;
-        if !status.is_success() {
-            return Err(upstream_error(status, &xml));
-        }
-        if xml.contains("<Key>") || xml.contains("<Contents>") {
-            return Ok(false);
-        }
-        let (status, _, xml) = self
-            .call_small(
-                Method::GET,
-                &format!("{path}?uploads&max-uploads=1"),
-                HeaderMap::new(),
-                Bytes::new(),
-                1 << 20,
-            )
-            .await?;
-        // A server without ListMultipartUploads has no upload to lose.
-        if status == StatusCode::NOT_IMPLEMENTED {
-            return Ok(true);
-        }
-        if !status.is_success() {
-            return Err(upstream_error(status, &xml));
-        }
-        Ok(!xml.contains("<Upload>"))
-    }
-
-    /// Counts the objects and bytes the server holds for a bucket (ListObjectsV2, page by
-    /// page), to repair the usage that forwarded writes only estimate.
-    pub async fn usage(&self, bucket: &str) -> S3Result<crate::meta::UsageRecord> {
-        let mut usage = crate::meta::UsageRecord::default();
-        let mut token: Option<String> = None;
-        loop {
-            let mut target = format!(
-                "/{}?list-type=2&max-keys=1000",
-                self.upstream_bucket(bucket)
-            );
-            if let Some(t) = &token {
-                target.push_str("&continuation-token=");
-                target.push_str(&crate::s3util::url_encode(t));
-            }
-            // A page of 1000 keys is well under this cap; a larger answer is not a listing.
-            let (status, _, xml) = self
-                .call_small(
-                    Method::GET,
-                    &target,
-                    HeaderMap::new(),
-                    Bytes::new(),
-                    16 << 20,
-                )
-                .await?;
-            if !status.is_success() {
-                return Err(upstream_error(status, &xml));
-            }
-            if !xml.contains("ListBucketResult") {
-                return Err(unavailable(
-                    "The bucket's storage server sent an unreadable listing",
-                    5,
-                ));
-            }
-            for size in xml.split("<Size>").skip(1) {
-                let n = size
-                    .split('<')
-                    .next()
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .unwrap_or(0);
-                usage.objects += 1;
-                usage.bytes += n;
-            }
-            token = crate::s3util::xml_text(&xml, "NextContinuationToken");
-            let truncated =
-                crate::s3util::xml_text(&xml, "IsTruncated").is_some_and(|v| v == "true");
-            if !truncated || token.is_none() {
-                return Ok(usage);
-            }
-        }
-    }
-
-    /// Deletes the bucket on the server (S3 rules: it must be empty).
-    pub async fn delete_bucket(&self, bucket: &str) -> S3Result<()> {
-        self.bucket_call(
-            Method::DELETE,
-            bucket,
-            "",
-            HeaderMap::new(),
-            Bytes::new(),
-            Some("NoSuchBucket"),
-        )
-        .await
-    }
-
-    /// Sets the bucket's versioning (`Enabled` or `Suspended`) on the server.
-    pub async fn put_versioning(&self, bucket: &str, status: &str) -> S3Result<()> {
-        let xml = format!(
-            "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Status>{}</Status></VersioningConfiguration>",
-            quick_xml::escape::escape(status)
-        );
-        self.put_bucket_config(bucket, "versioning", xml).await
-    }
-
-    /// Sets the bucket's default encryption (e.g. `AES256`) on the server.
-    pub async fn put_encryption(&self, bucket: &str, algorithm: &str) -> S3Result<()> {
-        let xml = format!(
-            "<ServerSideEncryptionConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>{}</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>",
-            quick_xml::escape::escape(algorithm)
-        );
-        self.put_bucket_config(bucket, "encryption", xml).await
-    }
-
-    /// Removes the bucket's default encryption on the server.
-    pub async fn delete_encryption(&self, bucket: &str) -> S3Result<()> {
-        let (h, b) = (HeaderMap::new(), Bytes::new());
-        self.bucket_call(Method::DELETE, bucket, "encryption", h, b, None)
-            .await
-    }
-
-    /// Applies a bucket sub-resource (`versioning`, `encryption`) on the server.
-    async fn put_bucket_config(
-        &self,
-        bucket: &str,
-        subresource: &str,
-        xml: String,
-    ) -> S3Result<()> {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            HeaderValue::from_static("application/xml"),
-        );
-        let md5 = {
-            use s3s::crypto::Checksum as _;
-            base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                s3s::crypto::Md5::checksum(xml.as_bytes()),
-            )
-        };
-        if let Ok(v) = HeaderValue::from_str(&md5) {
-            headers.insert("content-md5", v);
-        }
-        self.bucket_call(
-            Method::PUT,
-            bucket,
-            subresource,
-            headers,
-            Bytes::from(xml),
-            None,
-        )
-        .await
-    }
 }
 
 /// S3's flavour of SigV4: the path is signed as sent (single encoding, no normalisation).
@@ -641,165 +410,6 @@ fn chain_has_body_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
         source = err.source();
     }
     false
-}
-
-/// How far a forwarded request body has got, for the inactivity watchdog.
-struct Progress {
-    start: Instant,
-    /// Nanoseconds after `start` of the last sign of life (start, a body chunk, the end).
-    last_nanos: AtomicU64,
-    /// The body is waiting for the client to send more (a stall is the client's, not the
-    /// server's).
-    client_pending: AtomicBool,
-    /// The client's body failed (disconnect, bad chunk signature): not the server's fault.
-    client_failed: AtomicBool,
-    /// The whole body has been handed to hyper.
-    done: AtomicBool,
-}
-
-impl Progress {
-    fn new(done: bool) -> Self {
-        Self {
-            start: Instant::now(),
-            last_nanos: AtomicU64::new(0),
-            client_pending: AtomicBool::new(false),
-            client_failed: AtomicBool::new(false),
-            done: AtomicBool::new(done),
-        }
-    }
-
-    fn touch(&self) {
-        let n = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.last_nanos.store(n, Ordering::Release);
-    }
-
-    fn last_progress(&self) -> Instant {
-        self.start + Duration::from_nanos(self.last_nanos.load(Ordering::Acquire))
-    }
-
-    fn waiting_on_client(&self) -> bool {
-        !self.done.load(Ordering::Acquire) && self.client_pending.load(Ordering::Acquire)
-    }
-}
-
-/// The client's body on its way upstream, reporting progress to the watchdog.
-struct WatchedRequestBody {
-    inner: Body,
-    progress: Arc<Progress>,
-}
-
-impl http_body::Body for WatchedRequestBody {
-    type Data = Bytes;
-    type Error = s3s::StdError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        let p = &self.progress;
-        match &polled {
-            Poll::Pending => p.client_pending.store(true, Ordering::Release),
-            Poll::Ready(Some(Ok(_))) => {
-                p.client_pending.store(false, Ordering::Release);
-                p.touch();
-            }
-            Poll::Ready(Some(Err(_))) => {
-                p.client_pending.store(false, Ordering::Release);
-                p.client_failed.store(true, Ordering::Release);
-            }
-            Poll::Ready(None) => {
-                p.client_pending.store(false, Ordering::Release);
-                p.done.store(true, Ordering::Release);
-                p.touch();
-            }
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-/// The server's response body on its way to the client: fails (ending the client's response
-/// early, as a dead server would) when no data comes for the timeout, and tells its connection
-/// how much may queue before a wake-up ([`super::paced`]).
-struct WatchedResponseBody {
-    inner: hyper::body::Incoming,
-    /// The inactivity watchdog (the same one that cuts off stalled client bodies).
-    idle: crate::idle::IdleTimer,
-    lowat: Option<super::paced::Lowat>,
-    hold: Option<Hold>,
-}
-
-impl WatchedResponseBody {
-    fn new(
-        inner: hyper::body::Incoming,
-        timeout: Duration,
-        lowat: Option<super::paced::Lowat>,
-        hold: Option<Hold>,
-    ) -> Self {
-        if let Some(l) = &lowat {
-            l.for_remaining(http_body::Body::size_hint(&inner).lower());
-        }
-        Self {
-            inner,
-            idle: crate::idle::IdleTimer::new(timeout),
-            lowat,
-            hold,
-        }
-    }
-}
-
-impl Drop for WatchedResponseBody {
-    fn drop(&mut self) {
-        if let Some(l) = &self.lowat {
-            l.reset();
-        }
-    }
-}
-
-impl http_body::Body for WatchedResponseBody {
-    type Data = Bytes;
-    type Error = s3s::StdError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let this = &mut *self;
-        if this.hold.as_ref().is_some_and(|h| h.is_cut()) {
-            return Poll::Ready(Some(Err("the bucket is being deleted".into())));
-        }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(frame) => {
-                this.idle.progressed();
-                if let Some(l) = &this.lowat {
-                    l.for_remaining(this.inner.size_hint().lower());
-                }
-                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
-            }
-            Poll::Pending => match this.idle.poll_expired(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(()) => Poll::Ready(Some(Err(
-                    "the storage server stopped sending the response body".into(),
-                ))),
-            },
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
 }
 
 /// The upstream a request goes to, and what must stay alive while it streams.

@@ -1,73 +1,22 @@
-//! Life cycle of bucket containers: create, start (on demand, bounded), stop (by request or
-//! when idle), delete, and reconciliation with what Docker actually runs.
-//!
-//! No redb transaction and no lock guard is held across a Docker or network call: records are
-//! read from the gateway's cache, Docker is driven, then the outcome is written in one short
-//! metadata write. Per bucket, the slot's async lock serializes starts, stops and deletes.
+//! Creating and starting bucket containers: ports, volume, container, readiness, and the
+//! bucket's settings carried to its server.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use s3s::{S3Error, S3Result};
+use s3s::S3Error;
 
-use super::docker::{
+use super::*;
+use crate::backend::container::docker::{
     DockerError, LABEL_BUCKET, LABEL_BUCKET_ID, LABEL_INSTANCE, LABEL_PROFILE, NewContainer,
 };
-use super::profile::{Placeholders, ReadyProbe};
-use super::{Active, Containers, Slot, ports};
-use crate::backend::upstream::{Upstream, UpstreamLease, unavailable};
+use crate::backend::container::profile::{Placeholders, ReadyProbe};
+use crate::backend::container::{Containers, Slot, ports};
+use crate::backend::upstream::{Upstream, unavailable};
 use crate::error::{Error, Result, client_err};
-use crate::meta::{BucketRecord, BucketStatus, ContainerSpec, now_millis};
-
-/// How long requests fail fast after a failed start before the next attempt.
-const RETRY_BACKOFF_MS: i64 = 2000;
-
-/// Why bringing a container up failed.
-#[derive(Debug)]
-enum Fault {
-    /// Docker cannot be reached: the bucket is fine, the engine is not.
-    Engine(DockerError),
-    /// The container cannot be created, started or made ready.
-    Container(String),
-    /// A metadata failure of our own.
-    Internal(Error),
-}
-
-impl std::fmt::Display for Fault {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Engine(e) => write!(f, "{e}"),
-            Self::Container(m) => f.write_str(m),
-            Self::Internal(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl From<Error> for Fault {
-    fn from(e: Error) -> Self {
-        Self::Internal(e)
-    }
-}
-
-fn docker_fault(c: &Containers, what: &str, e: DockerError) -> Fault {
-    c.engine_failed(&e);
-    match e {
-        DockerError::Unavailable(_) => Fault::Engine(e),
-        other => Fault::Container(format!("{what}: {other}")),
-    }
-}
-
-fn fault_to_s3(f: &Fault) -> S3Error {
-    match f {
-        Fault::Internal(_) => S3Error::new(s3s::S3ErrorCode::InternalError),
-        other => unavailable(
-            &format!("The bucket's storage container is not available: {other}"),
-            2,
-        ),
-    }
-}
+use crate::meta::{BucketRecord, BucketStatus, now_millis};
 
 /// Creates a new bucket's container: leases its ports, creates volume and container, starts
 /// it, waits for readiness, creates the bucket inside and carries the bucket's settings.
@@ -142,83 +91,9 @@ async fn lease_ports(c: &Containers, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Outcome of a failed [`provision`].
-#[derive(Debug)]
-pub enum Provision {
-    /// Nothing was created; forget the record.
-    Refused(S3Error),
-    /// The record stays, in state `error`.
-    Failed(S3Error),
-}
-
-/// The upstream of a container bucket for one request, starting the container first when it
-/// is not known to be ready (bounded by the readiness timeout).
-/// `write` is false for GET and HEAD: a deletion of the bucket does not wait for those.
-pub async fn lease(c: &Containers, name: &str, write: bool) -> S3Result<UpstreamLease> {
-    let slot = c.slot(name);
-    let active = Active::new(slot.clone(), write);
-    if slot.deleting.load(Ordering::SeqCst) {
-        return Err(S3Error::with_message(
-            s3s::S3ErrorCode::OperationAborted,
-            "The bucket is being deleted.",
-        ));
-    }
-    if !slot.ready.load(Ordering::SeqCst) {
-        start_for_request(c, &slot, name).await?;
-    }
-    let rec = c
-        .registry()
-        .cached(name)
-        .ok_or_else(|| S3Error::new(s3s::S3ErrorCode::NoSuchBucket))?;
-    let upstream = c.upstream_of(&slot, &rec)?;
-    Ok(UpstreamLease {
-        upstream,
-        hold: Some(Box::new(active)),
-    })
-}
-
-/// Brings a container up for a request: one start at a time per bucket, the others wait for
-/// it; after a failure, requests fail fast for a short while instead of piling up.
-async fn start_for_request(c: &Containers, slot: &Arc<Slot>, name: &str) -> S3Result<()> {
-    let busy = || unavailable("The bucket's storage container is starting.", 1);
-    let failed = |slot: &Slot| {
-        unavailable(
-            &slot
-                .error()
-                .unwrap_or_else(|| "The bucket's storage container cannot start.".into()),
-            2,
-        )
-    };
-    if now_millis() < slot.failed_until.load(Ordering::SeqCst) {
-        return Err(failed(slot));
-    }
-    let wait = Duration::from_secs(c.cfg.ready_timeout_secs.max(1));
-    let Ok(_guard) = tokio::time::timeout(wait, slot.lock.lock()).await else {
-        return Err(busy());
-    };
-    if slot.ready.load(Ordering::SeqCst) {
-        return Ok(());
-    }
-    if now_millis() < slot.failed_until.load(Ordering::SeqCst) {
-        return Err(failed(slot));
-    }
-    let started = Instant::now();
-    match bounded_bring_up(c, slot, name, false).await {
-        Ok(()) => {
-            tracing::info!(
-                bucket = name,
-                ms = started.elapsed().as_millis() as u64,
-                "bucket container ready"
-            );
-            Ok(())
-        }
-        Err(f) => Err(fault_to_s3(&f)),
-    }
-}
-
 /// [`bring_up`] within the readiness timeout, recording the outcome in the slot and the
 /// record. The caller holds the slot's lock.
-async fn bounded_bring_up(
+pub(super) async fn bounded_bring_up(
     c: &Containers,
     slot: &Slot,
     name: &str,
@@ -503,7 +378,7 @@ async fn create_container(
 async fn wait_ready(
     c: &Containers,
     rec: &BucketRecord,
-    docker: &super::docker::Docker,
+    docker: &crate::backend::container::docker::Docker,
 ) -> std::result::Result<(), Fault> {
     let spec = rec
         .container
@@ -566,9 +441,9 @@ async fn probe_answers(
 async fn choose_address(
     c: &Containers,
     rec: &BucketRecord,
-    docker: &super::docker::Docker,
+    docker: &crate::backend::container::docker::Docker,
 ) -> std::result::Result<std::net::SocketAddr, Fault> {
-    use super::Connect;
+    use crate::backend::container::Connect;
     let spec = rec
         .container
         .as_ref()
@@ -633,308 +508,4 @@ pub async fn start(c: &Containers, name: &str) -> Result<()> {
     bounded_bring_up(c, &slot, name, false)
         .await
         .map_err(|f| Error::Client(fault_to_s3(&f)))
-}
-
-/// Stops a bucket's container (the control plane's `stop`); its data stays on the volume and
-/// the next request starts it again.
-pub async fn stop(c: &Containers, name: &str) -> Result<()> {
-    let slot = c.slot(name);
-    let _guard = slot.lock.lock().await;
-    stop_locked(c, &slot, name).await
-}
-
-async fn stop_locked(c: &Containers, slot: &Slot, name: &str) -> Result<()> {
-    let (_, spec) = record_and_spec(c, name)?;
-    slot.ready.store(false, Ordering::SeqCst);
-    let docker = c.engine().await.map_err(|e| engine_error(&e))?;
-    match docker
-        .stop(
-            &spec.container_name,
-            Duration::from_secs(c.cfg.stop_grace_secs),
-        )
-        .await
-    {
-        Ok(()) | Err(DockerError::NotFound(_)) => {}
-        Err(e) => {
-            c.engine_failed(&e);
-            return Err(client_err!(
-                ServiceUnavailable,
-                "stopping the container: {e}"
-            ));
-        }
-    }
-    c.registry()
-        .modify(name, |b| {
-            b.status = BucketStatus::Stopped;
-            b.status_message = None;
-        })
-        .await?;
-    tracing::info!(bucket = name, "bucket container stopped");
-    Ok(())
-}
-
-/// A container bucket's record and container description.
-fn record_and_spec(c: &Containers, name: &str) -> Result<(Arc<BucketRecord>, ContainerSpec)> {
-    let rec = c
-        .registry()
-        .cached(name)
-        .ok_or_else(|| client_err!(NoSuchBucket, "The specified bucket does not exist"))?;
-    let spec = rec
-        .container
-        .clone()
-        .ok_or(Error::Bug("container bucket without spec"))?;
-    Ok((rec, spec))
-}
-
-fn engine_error(e: &DockerError) -> Error {
-    let mut err = unavailable(&e.to_string(), 5);
-    err.set_message(e.to_string());
-    Error::Client(err)
-}
-
-/// Deletes a bucket's container and, unless `keep_volume`, its volume; releases its ports.
-/// S3 rules first: a bucket holding objects or uploads is refused with `BucketNotEmpty`.
-/// When the container cannot be brought up to check that, the delete goes on only with
-/// `keep_volume` (the data stays in the volume).
-pub async fn destroy(c: &Containers, name: &str, keep_volume: bool) -> Result<()> {
-    let (rec, spec) = record_and_spec(c, name)?;
-    let docker = c.engine().await.map_err(|e| engine_error(&e))?;
-    let slot = c.slot(name);
-    let _guard = slot.lock.lock().await;
-    // Refuse new requests, then wait for the writes in flight so none lands after the check.
-    // Reads are not waited for (a client may never finish reading its download): once the
-    // bucket is found empty they end at their next chunk, and a client that stopped reading
-    // loses its connection after the body idle timeout.
-    slot.deleting.store(true, Ordering::SeqCst);
-    let drained = wait_writes(&slot, Duration::from_secs(30)).await;
-    let checked = async {
-        if !drained {
-            return Err(client_err!(
-                OperationAborted,
-                "Writes to the bucket are still in progress; try again."
-            ));
-        }
-        if spec.host_port != 0 {
-            match bounded_bring_up(c, &slot, name, false).await {
-                Ok(()) => {
-                    let upstream = c.upstream_of(&slot, &rec)?;
-                    if !upstream.is_empty(name).await? {
-                        return Err(client_err!(
-                            BucketNotEmpty,
-                            "The bucket you tried to delete is not empty"
-                        ));
-                    }
-                    // The server's own bucket goes too (a profile may keep other state).
-                    let _ = upstream.delete_bucket(name).await;
-                }
-                Err(f) if keep_volume => {
-                    tracing::warn!(bucket = name, error = %f, "deleting a bucket whose container cannot start; its volume is kept");
-                }
-                Err(f) => {
-                    return Err(client_err!(
-                        ServiceUnavailable,
-                        "Cannot check that the bucket is empty ({f}); delete it with keepVolume=true to keep its data in volume {}",
-                        spec.volume
-                    ));
-                }
-            }
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(e) = checked {
-        slot.deleting.store(false, Ordering::SeqCst);
-        return Err(e);
-    }
-    slot.reads_cut.store(true, Ordering::SeqCst);
-    slot.ready.store(false, Ordering::SeqCst);
-    docker.remove(&spec.container_name).await.map_err(|e| {
-        c.engine_failed(&e);
-        client_err!(ServiceUnavailable, "removing the container: {e}")
-    })?;
-    if !keep_volume {
-        docker.remove_volume(&spec.volume).await.map_err(|e| {
-            c.engine_failed(&e);
-            client_err!(ServiceUnavailable, "removing the volume: {e}")
-        })?;
-    }
-    let leased: Vec<u16> = [Some(spec.host_port), spec.console_port]
-        .into_iter()
-        .flatten()
-        .filter(|p| *p != 0)
-        .collect();
-    ports::release(&c.store, &leased).await?;
-    c.drop_slot(name);
-    tracing::info!(bucket = name, keep_volume, "bucket container removed");
-    Ok(())
-}
-
-/// Waits until no write request holds the slot (bounded); true when it got there.
-async fn wait_writes(slot: &Slot, limit: Duration) -> bool {
-    let until = Instant::now() + limit;
-    while slot.writes.load(Ordering::SeqCst) > 0 {
-        if Instant::now() > until {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
-}
-
-/// Stops containers that had no request for the idle timeout. A request that arrives while
-/// a container is being stopped waits for the stop, then starts it again.
-pub async fn stop_idle(c: &Containers) {
-    let idle_ms = i64::try_from(c.cfg.idle_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
-    if idle_ms == 0 {
-        return;
-    }
-    for (name, slot) in c.slots() {
-        let idle = now_millis() - slot.last_used.load(Ordering::Relaxed) >= idle_ms;
-        if !idle || !slot.ready.load(Ordering::SeqCst) || slot.active.load(Ordering::SeqCst) > 0 {
-            continue;
-        }
-        let Ok(_guard) = slot.lock.try_lock() else {
-            continue;
-        };
-        // Claim first, then look again: a request that counted itself before the claim is
-        // seen here; one that comes after sees `ready == false` and waits for the lock.
-        slot.ready.store(false, Ordering::SeqCst);
-        let still_idle = now_millis() - slot.last_used.load(Ordering::Relaxed) >= idle_ms;
-        if slot.active.load(Ordering::SeqCst) > 0 || !still_idle {
-            slot.ready.store(true, Ordering::SeqCst);
-            continue;
-        }
-        tracing::info!(bucket = %name, idle_secs = c.cfg.idle_timeout_secs, "stopping idle bucket container");
-        if let Err(e) = stop_locked(c, &slot, &name).await {
-            tracing::warn!(bucket = %name, error = %e, "cannot stop an idle bucket container");
-        }
-    }
-}
-
-/// Matches redb's container buckets with the containers Docker has: recreates the containers
-/// of running buckets that vanished (on their kept volumes), finishes creations a crash
-/// interrupted, marks containers stopped from outside for a start on the next request, and
-/// reports (or removes, when configured) labelled containers no bucket claims.
-pub async fn reconcile(c: &Containers) {
-    let docker = match c.engine().await {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot reconcile bucket containers");
-            return;
-        }
-    };
-    let listed = match docker.list(&c.instance).await {
-        Ok(l) => l,
-        Err(e) => {
-            c.engine_failed(&e);
-            tracing::warn!(error = %e, "cannot list bucket containers");
-            return;
-        }
-    };
-    let records: Vec<Arc<BucketRecord>> = c
-        .registry()
-        .all()
-        .into_iter()
-        .filter(|b| b.backend == crate::meta::BackendKind::Container)
-        .collect();
-    for rec in &records {
-        let Some(spec) = &rec.container else { continue };
-        let found = listed.iter().find(|l| l.name == spec.container_name);
-        let slot = c.slot(&rec.name);
-        // A bucket `creating` since before this process began is a creation an earlier process
-        // did not finish; a newer one is being made here (its provisioning finishes it).
-        let interrupted = rec.status == BucketStatus::Creating && rec.created < c.opened;
-        let recreate = match (found, rec.status) {
-            (None, BucketStatus::Running) => true,
-            (_, BucketStatus::Creating) => interrupted,
-            (Some(l), _) if !l.running => {
-                slot.ready.store(false, Ordering::SeqCst);
-                false
-            }
-            _ => false,
-        };
-        if recreate && !slot.deleting.load(Ordering::SeqCst) {
-            tracing::info!(bucket = %rec.name, container = %spec.container_name, "bringing a bucket container back");
-            let Ok(_guard) = slot.lock.try_lock() else {
-                continue;
-            };
-            if let Err(f) = bounded_bring_up(c, &slot, &rec.name, false).await {
-                tracing::warn!(bucket = %rec.name, error = %f, "cannot bring a bucket container back");
-            }
-        }
-    }
-    for l in &listed {
-        let claimed = records.iter().any(|r| {
-            r.container
-                .as_ref()
-                .is_some_and(|s| s.container_name == l.name)
-        });
-        if claimed {
-            continue;
-        }
-        if c.cfg.remove_orphans {
-            tracing::warn!(container = %l.name, bucket = ?l.bucket, "removing a bucket container no bucket claims (its volume is kept)");
-            if let Err(e) = docker.remove(&l.name).await {
-                tracing::warn!(container = %l.name, error = %e, "cannot remove a leftover container");
-            }
-        } else {
-            tracing::warn!(container = %l.name, bucket = ?l.bucket, bucket_id = ?l.bucket_id, "a bucket container no bucket claims is left over (set container.remove_orphans to remove such containers)");
-        }
-    }
-}
-
-/// Runs the background work of the container backend until the process ends: the first
-/// reconciliation, then the idle check and periodic reconciliation, and a watch on Docker's
-/// container events (a container that dies is started again by the next request).
-pub fn spawn_background(c: Arc<Containers>) {
-    let timers = c.clone();
-    tokio::spawn(async move {
-        reconcile(&timers).await;
-        let cfg = timers.config().clone();
-        let tick = if cfg.idle_timeout_secs == 0 {
-            Duration::from_secs(5)
-        } else {
-            Duration::from_millis((cfg.idle_timeout_secs * 1000 / 4).clamp(250, 5000))
-        };
-        let every = Duration::from_secs(cfg.reconcile_interval_secs.max(1));
-        let mut last = Instant::now();
-        loop {
-            tokio::time::sleep(tick).await;
-            stop_idle(&timers).await;
-            if last.elapsed() >= every {
-                reconcile(&timers).await;
-                last = Instant::now();
-            }
-        }
-    });
-    tokio::spawn(async move { watch_events(&c).await });
-}
-
-async fn watch_events(c: &Containers) {
-    use futures::StreamExt;
-    let mut backoff = Duration::from_millis(500);
-    loop {
-        if let Ok(docker) = c.engine().await {
-            let mut events = std::pin::pin!(docker.events(&c.instance));
-            backoff = Duration::from_millis(500);
-            while let Some(item) = events.next().await {
-                let Ok((container, action)) = item else { break };
-                if !matches!(action.as_str(), "die" | "stop" | "kill" | "oom" | "destroy") {
-                    continue;
-                }
-                for rec in c.registry().all() {
-                    if rec
-                        .container
-                        .as_ref()
-                        .is_some_and(|s| s.container_name == container)
-                    {
-                        tracing::info!(bucket = %rec.name, %action, "bucket container event");
-                        c.mark_unreachable(&rec.name);
-                    }
-                }
-            }
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(30));
-    }
 }

@@ -7,7 +7,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response};
 
 use super::Embedded;
-use super::object::etag;
+use super::intake::etag;
 use crate::error::{Result, client_err};
 use crate::meta::{OBJECTS, ObjectRecord};
 use crate::s3util::{to_timestamp, url_encode};

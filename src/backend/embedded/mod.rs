@@ -7,9 +7,12 @@
 
 mod blobs;
 mod commit;
+mod intake;
 mod list;
 mod multipart;
+mod multipart_list;
 mod object;
+mod object_get;
 mod read;
 
 use std::collections::HashMap;

@@ -1,10 +1,29 @@
 //! bucketgate: an S3-compatible object-storage gateway with per-bucket backends.
 //!
-//! The path of one S3 request: accept ([`server`]) → SigV4 and access checks ([`auth`], via
-//! s3s) → bucket resolution and routing ([`gateway`]) → the bucket's backend: in process
-//! ([`backend::embedded`]), or forwarded whole to the bucket's own S3 server container
-//! ([`backend::container`]) or a remote endpoint ([`backend::remote`]) by
-//! [`backend::forward`] → the response streamed back.
+//! # One request
+//! Accept ([`server`]: connection limits, the request's [`request::Target`] parsed once by
+//! [`gateway::host`]) → s3s verifies SigV4 ([`keys`] holds the secrets) → the one access
+//! decision ([`gateway::access`]) → for buckets served in process, the gateway's `s3s::S3`
+//! ([`gateway`]: bucket operations from the [`registry`], writes admitted against the quota)
+//! and the embedded backend ([`backend::embedded`]); for buckets on another S3 server (a
+//! bucket's own container, [`backend::container`], or a remote endpoint, [`backend::remote`])
+//! the pass-through route ([`gateway::passthrough`]) sends the request on whole → the answer
+//! streams back.
+//!
+//! # Layers
+//! Each layer imports only the layers above it in this list (and modules of its own layer,
+//! never in a circle); `tests/layering.rs` checks it.
+//! 1. Foundations: `error`, `meta`, `datadir`, `s3util`, `request`, `hosts`, `secrets`,
+//!    `metrics`, `idle`, `conns`, `cors`, `settings`, `presign`, `tls`.
+//! 2. State: `policy` (access rules, quota reservations), `registry` (bucket records, linked
+//!    domains, usage), `keys` (access keys).
+//! 3. Storage: `backend` (embedded, container, remote, and the [`backend::Backends`] handle
+//!    over them).
+//! 4. Front door: `gateway` (host map, access, admission, the `S3` implementation, the
+//!    pass-through route, control-plane uploads).
+//! 5. Services on the gateway: `website`, `control`.
+//! 6. Interfaces: `api` (REST API and console).
+//! 7. Assembly: `config`, `server`.
 
 pub mod api;
 pub mod backend;

@@ -10,7 +10,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use common::*;
 use tokio::io::AsyncWriteExt;
 
@@ -106,53 +105,11 @@ async fn completed_multipart_upload_survives_kill_9() {
     let mut server = TestServer::start().await;
     let s3 = server.client();
     let bucket = server.bucket(&s3).await;
-    let id = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("mp")
-        .send()
-        .await
-        .unwrap()
-        .upload_id()
-        .unwrap()
-        .to_string();
-    let parts = [
+    let parts = vec![
         pattern(11, 0, 5 * MIB),
         pattern(11, 5 * MIB as u64, MIB + 3),
     ];
-    let mut done = Vec::new();
-    for (i, data) in parts.iter().enumerate() {
-        let n = i as i32 + 1;
-        let out = s3
-            .upload_part()
-            .bucket(&bucket)
-            .key("mp")
-            .upload_id(&id)
-            .part_number(n)
-            .body(ByteStream::from(data.clone()))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("UploadPart: {}", dbg_err(&e)));
-        done.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(out.e_tag().unwrap())
-                .build(),
-        );
-    }
-    let out = s3
-        .complete_multipart_upload()
-        .bucket(&bucket)
-        .key("mp")
-        .upload_id(&id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(done))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("Complete: {}", dbg_err(&e)));
+    let out = multipart_put(&s3, &bucket, "mp", parts.clone()).await;
     let etag = out.e_tag().unwrap().to_string();
 
     // A second upload left open across the crash is still listed afterwards.

@@ -6,7 +6,6 @@ mod common;
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use common::*;
 
 const GW_ACCESS_KEY: &str = "GATEWAYROOTKEY000001";
@@ -102,47 +101,9 @@ async fn remote_buckets_are_served_through_the_gateway() {
     );
 
     // Multipart through the gateway.
-    let up = s3
-        .create_multipart_upload()
-        .bucket(&bucket)
-        .key("mp")
-        .send()
-        .await
-        .unwrap();
-    let id = up.upload_id().unwrap();
     let p1 = pattern(3, 0, 5 * MIB);
     let p2 = pattern(3, 5 * MIB as u64, MIB);
-    let mut parts = Vec::new();
-    for (n, data) in [(1, &p1), (2, &p2)] {
-        let r = s3
-            .upload_part()
-            .bucket(&bucket)
-            .key("mp")
-            .upload_id(id)
-            .part_number(n)
-            .body(ByteStream::from(data.clone()))
-            .send()
-            .await
-            .unwrap();
-        parts.push(
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(r.e_tag().unwrap())
-                .build(),
-        );
-    }
-    s3.complete_multipart_upload()
-        .bucket(&bucket)
-        .key("mp")
-        .upload_id(id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    multipart_put(&s3, &bucket, "mp", vec![p1.clone(), p2.clone()]).await;
     let whole = get_bytes(&s3, &bucket, "mp").await;
     assert_eq!(whole.len(), 6 * MIB);
     assert!(whole[..5 * MIB] == p1[..] && whole[5 * MIB..] == p2[..]);

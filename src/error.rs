@@ -1,8 +1,14 @@
-//! One error type for the whole request path.
+//! One error type for the whole request path, saying where an error came from.
 //!
-//! Client mistakes carry their S3 error and reach the caller as they are. Failures of our own
-//! machinery (disk, metadata database, bugs) are logged with their context and reach the caller
-//! only as `InternalError`, so no path, key material or internal detail leaks in a response.
+//! - [`Error::Client`]: the request is wrong, not allowed, or conflicts with the state (4xx,
+//!   409 included); the caller gets the S3 error as it is.
+//! - [`Error::Upstream`]: a server the gateway depends on failed or is unavailable (a
+//!   bucket's container, the remote endpoint, the Docker engine): 5xx, sent as it is, with
+//!   `Retry-After` where known.
+//! - [`Error::Io`], [`Error::Meta`], [`Error::Corrupt`], [`Error::Bug`]: failures of our own
+//!   machinery. They are logged once, with their context, where they become `InternalError`
+//!   (here, and [`internal`] for the S3 errors built in place), so no path, key material or
+//!   internal detail leaks in a response.
 
 use s3s::{S3Error, S3ErrorCode};
 
@@ -10,9 +16,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The request is wrong or not allowed: sent to the client as is (4xx).
+    /// The request is wrong, not allowed, or conflicts with the state: sent as is (4xx).
     #[error("{0}")]
     Client(S3Error),
+    /// A server the gateway depends on failed or is unavailable: sent as is (5xx).
+    #[error("{0}")]
+    Upstream(S3Error),
     /// A disk operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -47,15 +56,29 @@ impl Error {
 }
 
 impl From<S3Error> for Error {
+    /// An S3 error with a 5xx status is an upstream's failure, any other the caller's.
     fn from(e: S3Error) -> Self {
-        Self::Client(e)
+        if e.status_code().is_some_and(|s| s.is_server_error()) {
+            Self::Upstream(e)
+        } else {
+            Self::Client(e)
+        }
     }
 }
 
 impl From<S3ErrorCode> for Error {
     fn from(code: S3ErrorCode) -> Self {
-        Self::Client(S3Error::new(code))
+        S3Error::new(code).into()
     }
+}
+
+/// An `InternalError` for the caller, logged here once with what went wrong.
+pub fn internal(context: &str) -> S3Error {
+    tracing::error!(context, "internal error");
+    S3Error::with_message(
+        S3ErrorCode::InternalError,
+        "We encountered an internal error. Please try again.",
+    )
 }
 
 macro_rules! impl_from_redb {
@@ -78,7 +101,7 @@ impl_from_redb!(
 impl From<Error> for S3Error {
     fn from(e: Error) -> Self {
         match e {
-            Error::Client(e) => e,
+            Error::Client(e) | Error::Upstream(e) => e,
             other => {
                 tracing::error!(error = %other, "request failed");
                 S3Error::with_message(
@@ -90,16 +113,17 @@ impl From<Error> for S3Error {
     }
 }
 
-/// Builds an `Error::Client` with a code and a message.
+/// Builds an `Error::Client` with a code and a message
+/// (`Error::Upstream` when the code's status is 5xx, as `ServiceUnavailable`'s is).
 macro_rules! client_err {
     ($code:ident, $($msg:tt)+) => {
-        $crate::error::Error::Client(s3s::S3Error::with_message(
+        $crate::error::Error::from(s3s::S3Error::with_message(
             s3s::S3ErrorCode::$code,
             format!($($msg)+),
         ))
     };
     ($code:ident) => {
-        $crate::error::Error::Client(s3s::S3Error::new(s3s::S3ErrorCode::$code))
+        $crate::error::Error::from(s3s::S3Error::new(s3s::S3ErrorCode::$code))
     };
 }
 pub(crate) use client_err;
@@ -114,6 +138,23 @@ mod tests {
         let s3: S3Error = e.into();
         assert_eq!(s3.code(), &S3ErrorCode::InternalError);
         assert!(!s3.message().unwrap_or_default().contains("secret"));
+    }
+
+    #[test]
+    fn errors_say_where_they_came_from() {
+        let mut e = S3Error::new(S3ErrorCode::ServiceUnavailable);
+        e.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(matches!(Error::from(e), Error::Upstream(_)));
+        let e = S3Error::new(S3ErrorCode::NoSuchKey);
+        assert!(matches!(Error::from(e), Error::Client(_)));
+        let mut e = S3Error::new(S3ErrorCode::Custom("DomainInUse".into()));
+        e.set_status_code(http::StatusCode::CONFLICT);
+        assert!(matches!(Error::from(e), Error::Client(_)));
+        // Both reach the caller unchanged.
+        let mut e = S3Error::new(S3ErrorCode::ServiceUnavailable);
+        e.set_status_code(http::StatusCode::SERVICE_UNAVAILABLE);
+        let back: S3Error = Error::from(e).into();
+        assert_eq!(back.code(), &S3ErrorCode::ServiceUnavailable);
     }
 
     #[test]

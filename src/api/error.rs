@@ -84,7 +84,7 @@ impl ApiError {
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         match e {
-            Error::Client(e) => e.into(),
+            Error::Client(e) | Error::Upstream(e) => e.into(),
             other => {
                 tracing::error!(error = %other, "api request failed");
                 Self::internal()

@@ -61,9 +61,9 @@ impl Backends {
             Err(Provision::Refused(e)) => {
                 // Undo the record: a bucket its backend does not have must not be listed.
                 self.forget(&name).await?;
-                return Err(Error::Client(e));
+                return Err(e.into());
             }
-            Err(Provision::Failed(e)) => return Err(Error::Client(e)),
+            Err(Provision::Failed(e)) => return Err(e.into()),
         }
         self.registry.resolve(&name)
     }
@@ -79,7 +79,7 @@ impl Backends {
                     .bucket(name.to_owned())
                     .build()
                     .map_err(|_| {
-                        Provision::Refused(S3Error::new(s3s::S3ErrorCode::InternalError))
+                        Provision::Refused(crate::error::internal("building CreateBucketInput"))
                     })?;
                 self.embedded
                     .create_bucket(internal_request(input, http::Method::PUT))
@@ -120,7 +120,7 @@ impl Backends {
                 self.embedded
                     .delete_bucket(internal_request(input, http::Method::DELETE))
                     .await
-                    .map_err(Error::Client)?;
+                    .map_err(Error::from)?;
             }
             BackendKind::Remote => {
                 let remote = self
@@ -133,7 +133,7 @@ impl Backends {
                         "The bucket you tried to delete is not empty"
                     ));
                 }
-                remote.delete_bucket(name).await.map_err(Error::Client)?;
+                remote.delete_bucket(name).await.map_err(Error::from)?;
             }
             BackendKind::Container => {
                 lifecycle::destroy(&self.containers, name, keep_volume).await?;
@@ -245,7 +245,9 @@ impl Backends {
                 hold: None,
             }),
             BackendKind::Container => lifecycle::lease(&self.containers, name, write).await,
-            BackendKind::Embedded => Err(S3Error::new(s3s::S3ErrorCode::InternalError)),
+            BackendKind::Embedded => Err(crate::error::internal(
+                "an upstream asked for an embedded bucket",
+            )),
         }
     }
 

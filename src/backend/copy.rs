@@ -88,7 +88,7 @@ pub async fn read_source(
             )
         })?)
         .build()
-        .map_err(|_| S3Error::new(S3ErrorCode::InternalError))?;
+        .map_err(|_| crate::error::internal("building a copy's request"))?;
     let rec = b.registry.resolve(bucket)?;
     match b
         .s3(&rec)
@@ -167,7 +167,7 @@ pub async fn stream_into_forwarded(
     let len = src
         .content_length
         .and_then(|n| u64::try_from(n).ok())
-        .ok_or_else(|| S3Error::new(S3ErrorCode::InternalError))?;
+        .ok_or_else(|| crate::error::internal("a copy source answered without a length"))?;
     let replace = text(headers, "x-amz-metadata-directive").is_some_and(|d| d == "REPLACE");
     // What this copy really stores (the source read now, not the one the gateway's HEAD
     // saw): the reservation grows to it or the copy is refused before anything is sent.
@@ -296,7 +296,7 @@ pub async fn copy_into_embedded(
     let input = put
         .body(src.body)
         .build()
-        .map_err(|_| S3Error::new(S3ErrorCode::InternalError))?;
+        .map_err(|_| crate::error::internal("building a copy's request"))?;
     let out = embedded
         .put_object(internal_request(input, Method::PUT))
         .await?
@@ -334,7 +334,7 @@ pub async fn upload_part_copy_into_embedded(
         .content_length(src.content_length)
         .body(src.body)
         .build()
-        .map_err(|_| S3Error::new(S3ErrorCode::InternalError))?;
+        .map_err(|_| crate::error::internal("building a copy's request"))?;
     let out = embedded
         .upload_part(internal_request(input, Method::PUT))
         .await?

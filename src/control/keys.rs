@@ -73,7 +73,7 @@ impl Control {
                 return Err(client_err!(AccessDenied, "no access key to sign with"));
             }
         };
-        let secret = self.gateway.keys().secret_of(&key).map_err(Error::Client)?;
+        let secret = self.gateway.keys().secret_of(&key).map_err(Error::from)?;
         Ok((key, secret))
     }
 }

@@ -181,7 +181,7 @@ fn control_error(code: &'static str, status: http::StatusCode, msg: impl Into<St
 /// change, not a failure of ours: `409 SettingRefused` with the server's answer.
 fn refused_by_backend(e: Error) -> Error {
     match e {
-        Error::Client(s3)
+        Error::Client(s3) | Error::Upstream(s3)
             if s3.status_code().is_some_and(|c| c.is_client_error())
                 || *s3.code() == s3s::S3ErrorCode::NotImplemented =>
         {

@@ -52,7 +52,7 @@ impl Gateway {
             .bucket(bucket.to_owned())
             .key(key.to_owned())
             .build()
-            .map_err(|_| s3_error!(InternalError))?;
+            .map_err(|_| crate::error::internal("building HeadObjectInput"))?;
         match self
             .backends
             .s3(&rec)
@@ -88,7 +88,7 @@ impl Gateway {
             .bucket(bucket.to_string())
             .key(key.to_string())
             .build()
-            .map_err(|_| s3_error!(InternalError))?;
+            .map_err(|_| crate::error::internal("building HeadObjectInput"))?;
         let mut head = internal_request(input, http::Method::HEAD);
         head.credentials = credentials.cloned();
         let out = self.backends.s3(&rec).s3().head_object(head).await?.output;

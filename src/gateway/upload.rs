@@ -29,7 +29,7 @@ impl Gateway {
         let admitted = self
             .admit_key(bucket, key, crate::policy::Need::Rest)
             .await
-            .map_err(Error::Client)?;
+            .map_err(Error::from)?;
         let limit = admitted.as_ref().map_or(u64::MAX, |r| r.limit());
         // Kept until the upload is done: the file goes with it.
         let spooled;
@@ -55,7 +55,7 @@ impl Gateway {
             .s3()
             .put_object(req)
             .await
-            .map_err(Error::Client)?;
+            .map_err(Error::from)?;
         Ok(out.output)
     }
 
@@ -90,7 +90,7 @@ impl Gateway {
             })?;
             len += chunk.len() as u64;
             if len > limit {
-                return Err(Error::Client(crate::policy::quota_exceeded(
+                return Err(Error::from(crate::policy::quota_exceeded(
                     "The upload would exceed the bucket's size quota".to_owned(),
                 )));
             }

@@ -41,9 +41,11 @@ impl Writer {
         let (done_tx, done_rx) = oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |txn| {
             let result = f(txn);
-            // A client error is raised before any mutation (the contract of `Store::write`);
-            // anything else may have left the transaction half-changed, so the batch aborts.
-            let fatal = matches!(&result, Err(e) if !matches!(e, Error::Client(_)));
+            // An S3 error (the caller's, or a refusal such as no free port) is raised before
+            // any mutation (the contract of `Store::write`); anything else may have left the
+            // transaction half-changed, so the batch aborts.
+            let fatal =
+                matches!(&result, Err(e) if !matches!(e, Error::Client(_) | Error::Upstream(_)));
             let completion: Completion = Box::new(move |commit: Result<()>| {
                 let _ = done_tx.send(result.and_then(|v| commit.map(|()| v)));
             });

@@ -103,7 +103,7 @@ impl Embedded {
         r.grow_to(bytes, || {
             crate::registry::rows::usage(self.store(), bucket).map_err(Into::into)
         })
-        .map_err(Error::Client)
+        .map_err(Error::from)
     }
 
     fn store(&self) -> &Store {

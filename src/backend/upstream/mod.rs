@@ -315,7 +315,7 @@ impl Upstream {
             .time(SystemTime::now())
             .settings(s3_signing_settings())
             .build()
-            .map_err(|_| S3Error::new(S3ErrorCode::InternalError))?
+            .map_err(|_| crate::error::internal("building the upstream's SigV4 parameters"))?
             .into();
         // Signed: what S3 requires (host, every x-amz-* header) and what protects the body's
         // meaning (Content-MD5, Content-Type). Hop headers such as User-Agent stay unsigned,
@@ -340,7 +340,7 @@ impl Upstream {
         )
         .map_err(|_| S3Error::with_message(S3ErrorCode::InvalidURI, "cannot sign this request"))?;
         let (instructions, _) = sign(signable, &params)
-            .map_err(|_| S3Error::new(S3ErrorCode::InternalError))?
+            .map_err(|_| crate::error::internal("signing an upstream request"))?
             .into_parts();
         for (name, value) in instructions.headers() {
             if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::from_str(value)) {

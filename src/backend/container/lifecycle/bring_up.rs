@@ -36,10 +36,9 @@ pub async fn provision(c: &Containers, name: &str) -> std::result::Result<(), Pr
         .ok_or(Provision::Failed(S3Error::new(
             s3s::S3ErrorCode::NoSuchBucket,
         )))?;
-    let spec = rec
-        .container
-        .clone()
-        .ok_or_else(|| Provision::Refused(S3Error::new(s3s::S3ErrorCode::InternalError)))?;
+    let spec = rec.container.clone().ok_or_else(|| {
+        Provision::Refused(crate::error::internal("container bucket without spec"))
+    })?;
     if c.profile(&spec.profile).is_none() {
         return Err(Provision::Refused(S3Error::new(
             s3s::S3ErrorCode::InvalidArgument,
@@ -507,5 +506,5 @@ pub async fn start(c: &Containers, name: &str) -> Result<()> {
     }
     bounded_bring_up(c, &slot, name, false)
         .await
-        .map_err(|f| Error::Client(fault_to_s3(&f)))
+        .map_err(|f| Error::from(fault_to_s3(&f)))
 }

@@ -72,7 +72,7 @@ fn docker_fault(c: &Containers, what: &str, e: DockerError) -> Fault {
 
 fn fault_to_s3(f: &Fault) -> S3Error {
     match f {
-        Fault::Internal(_) => S3Error::new(s3s::S3ErrorCode::InternalError),
+        Fault::Internal(e) => crate::error::internal(&e.to_string()),
         other => unavailable(
             &format!("The bucket's storage container is not available: {other}"),
             2,
@@ -105,5 +105,5 @@ fn record_and_spec(c: &Containers, name: &str) -> Result<(Arc<BucketRecord>, Con
 fn engine_error(e: &DockerError) -> Error {
     let mut err = unavailable(&e.to_string(), 5);
     err.set_message(e.to_string());
-    Error::Client(err)
+    Error::Upstream(err)
 }

@@ -55,6 +55,42 @@ pub fn reframe_with_trailer(
     announced: &str,
     length: u64,
 ) -> Result<Reframed, Body> {
+    let (hasher, names, trailer_len) = plan(announced);
+    if names.is_empty() {
+        // No checksum announced: nothing to carry, the body goes as it is.
+        return Err(body);
+    }
+    let chunk_frame = |len: u64| format!("{len:x}").len() as u64 + 2 + len + 2;
+    let full = length / REFRAME_CHUNK;
+    let rest = length % REFRAME_CHUNK;
+    let framed_len = full * chunk_frame(REFRAME_CHUNK)
+        + if rest > 0 { chunk_frame(rest) } else { 0 }
+        + 3
+        + trailer_len
+        + 2;
+    let state = Reframer {
+        body,
+        hasher: Some(hasher),
+        trailers,
+        names: names.clone(),
+        left: length,
+        in_chunk: 0,
+        queue: std::collections::VecDeque::new(),
+        done: false,
+    };
+    let stream = futures::stream::unfold(state, Reframer::next);
+    Ok(Reframed {
+        body: Body::http_body_unsync(http_body_util::StreamBody::new(
+            stream.map(|r: std::io::Result<Bytes>| r.map(hyper::body::Frame::data)),
+        )),
+        framed_len,
+        names,
+    })
+}
+
+/// The hasher for the checksums `announced` names, their trailer names, and the bytes their
+/// trailer lines take.
+fn plan(announced: &str) -> (s3s::checksum::ChecksumHasher, Vec<&'static str>, u64) {
     let mut hasher = s3s::checksum::ChecksumHasher::default();
     let mut names = Vec::new();
     let mut trailer_len = 0u64;
@@ -72,121 +108,117 @@ pub fn reframe_with_trailer(
         names.push(*n);
         trailer_len += (n.len() + 1 + b64_len + 2) as u64;
     }
-    if names.is_empty() {
-        // No checksum announced: nothing to carry, the body goes as it is.
-        return Err(body);
-    }
-    let chunk_frame = |len: u64| format!("{len:x}").len() as u64 + 2 + len + 2;
-    let full = length / REFRAME_CHUNK;
-    let rest = length % REFRAME_CHUNK;
-    let framed_len = full * chunk_frame(REFRAME_CHUNK)
-        + if rest > 0 { chunk_frame(rest) } else { 0 }
-        + 3
-        + trailer_len
-        + 2;
-    struct State {
-        body: Body,
-        hasher: Option<s3s::checksum::ChecksumHasher>,
-        trailers: s3s::TrailingHeaders,
-        names: Vec<&'static str>,
-        /// Decoded bytes not yet sent.
-        left: u64,
-        /// Bytes left in the chunk being sent.
-        in_chunk: u64,
-        /// Frames ready to go out.
-        queue: std::collections::VecDeque<Bytes>,
-        done: bool,
-    }
-    let state = State {
-        body,
-        hasher: Some(hasher),
-        trailers,
-        names: names.clone(),
-        left: length,
-        in_chunk: 0,
-        queue: std::collections::VecDeque::new(),
-        done: false,
-    };
-    let fail = |msg: &str| std::io::Error::other(msg.to_owned());
-    let stream = futures::stream::unfold(state, move |mut st| async move {
+    (hasher, names, trailer_len)
+}
+
+fn fail(msg: &str) -> std::io::Error {
+    std::io::Error::other(msg.to_owned())
+}
+
+/// The re-framing stream's state.
+struct Reframer {
+    body: Body,
+    hasher: Option<s3s::checksum::ChecksumHasher>,
+    trailers: s3s::TrailingHeaders,
+    names: Vec<&'static str>,
+    /// Decoded bytes not yet sent.
+    left: u64,
+    /// Bytes left in the chunk being sent.
+    in_chunk: u64,
+    /// Frames ready to go out.
+    queue: std::collections::VecDeque<Bytes>,
+    done: bool,
+}
+
+impl Reframer {
+    /// The next frame, and the state after it.
+    async fn next(mut self) -> Option<(std::io::Result<Bytes>, Self)> {
         loop {
-            if let Some(b) = st.queue.pop_front() {
-                return Some((Ok(b), st));
+            if let Some(b) = self.queue.pop_front() {
+                return Some((Ok(b), self));
             }
-            if st.done {
+            if self.done {
                 return None;
             }
-            if st.left == 0 {
-                // Everything sent: the client's trailer must be in and match before ours goes.
-                while let Some(item) = st.body.next().await {
-                    if item.is_err() {
-                        st.done = true;
-                        return Some((Err(fail("the client's body failed")), st));
-                    }
-                }
-                let hasher = st.hasher.take()?;
-                let computed = crate::backend::embedded::checksums_of(hasher.finalize());
-                st.done = true;
-                if !trailer_matches_computed(&st.trailers, &computed) {
-                    return Some((Err(fail(TRAILER_MISMATCH)), st));
-                }
-                let mut end = String::from("0\r\n");
-                for name in &st.names {
-                    let value = match *name {
-                        "x-amz-checksum-crc32" => computed.crc32.clone(),
-                        "x-amz-checksum-crc32c" => computed.crc32c.clone(),
-                        "x-amz-checksum-sha1" => computed.sha1.clone(),
-                        "x-amz-checksum-sha256" => computed.sha256.clone(),
-                        _ => computed.crc64nvme.clone(),
-                    };
-                    end.push_str(&format!("{name}:{}\r\n", value.unwrap_or_default()));
-                }
-                end.push_str("\r\n");
-                return Some((Ok(Bytes::from(end)), st));
+            if self.left == 0 {
+                let end = self.trailer().await;
+                self.done = true;
+                return Some((end, self));
             }
-            let mut chunk = match st.body.next().await {
+            let mut chunk = match self.body.next().await {
                 Some(Ok(c)) => c,
                 Some(Err(e)) => {
-                    st.done = true;
-                    return Some((Err(std::io::Error::other(e.to_string())), st));
+                    self.done = true;
+                    return Some((Err(std::io::Error::other(e.to_string())), self));
                 }
                 None => {
-                    st.done = true;
-                    return Some((Err(fail("the body ended before its decoded length")), st));
+                    self.done = true;
+                    return Some((Err(fail("the body ended before its decoded length")), self));
                 }
             };
-            if chunk.len() as u64 > st.left {
-                st.done = true;
-                return Some((Err(fail("the body is longer than its decoded length")), st));
+            if chunk.len() as u64 > self.left {
+                self.done = true;
+                return Some((
+                    Err(fail("the body is longer than its decoded length")),
+                    self,
+                ));
             }
-            if let Some(h) = st.hasher.as_mut() {
+            if let Some(h) = self.hasher.as_mut() {
                 h.update(&chunk);
             }
             while !chunk.is_empty() {
-                if st.in_chunk == 0 {
-                    st.in_chunk = st.left.min(REFRAME_CHUNK);
-                    st.queue
-                        .push_back(Bytes::from(format!("{:x}\r\n", st.in_chunk)));
-                }
-                let take = usize::try_from(st.in_chunk)
-                    .unwrap_or(usize::MAX)
-                    .min(chunk.len());
-                st.queue.push_back(chunk.split_to(take));
-                st.in_chunk -= take as u64;
-                st.left -= take as u64;
-                if st.in_chunk == 0 {
-                    st.queue.push_back(Bytes::from_static(b"\r\n"));
-                }
+                self.frame(&mut chunk);
             }
         }
-    });
-    Ok(Reframed {
-        body: Body::http_body_unsync(http_body_util::StreamBody::new(
-            stream.map(|r: std::io::Result<Bytes>| r.map(hyper::body::Frame::data)),
-        )),
-        framed_len,
-        names,
-    })
+    }
+
+    /// Queues the head of `chunk`, up to the end of the current aws-chunked chunk.
+    fn frame(&mut self, chunk: &mut Bytes) {
+        if self.in_chunk == 0 {
+            self.in_chunk = self.left.min(REFRAME_CHUNK);
+            self.queue
+                .push_back(Bytes::from(format!("{:x}\r\n", self.in_chunk)));
+        }
+        let take = usize::try_from(self.in_chunk)
+            .unwrap_or(usize::MAX)
+            .min(chunk.len());
+        self.queue.push_back(chunk.split_to(take));
+        self.in_chunk -= take as u64;
+        self.left -= take as u64;
+        if self.in_chunk == 0 {
+            self.queue.push_back(Bytes::from_static(b"\r\n"));
+        }
+    }
+
+    /// The last chunk and the trailer, once the client's own stream has ended (which parses
+    /// its trailer) and its checksums match what passed.
+    async fn trailer(&mut self) -> std::io::Result<Bytes> {
+        while let Some(item) = self.body.next().await {
+            if item.is_err() {
+                return Err(fail("the client's body failed"));
+            }
+        }
+        let Some(hasher) = self.hasher.take() else {
+            return Err(fail("the trailer was already sent"));
+        };
+        let computed = crate::backend::embedded::checksums_of(hasher.finalize());
+        if !trailer_matches_computed(&self.trailers, &computed) {
+            return Err(fail(TRAILER_MISMATCH));
+        }
+        let mut end = String::from("0\r\n");
+        for name in &self.names {
+            let value = match *name {
+                "x-amz-checksum-crc32" => computed.crc32.clone(),
+                "x-amz-checksum-crc32c" => computed.crc32c.clone(),
+                "x-amz-checksum-sha1" => computed.sha1.clone(),
+                "x-amz-checksum-sha256" => computed.sha256.clone(),
+                _ => computed.crc64nvme.clone(),
+            };
+            end.push_str(&format!("{name}:{}\r\n", value.unwrap_or_default()));
+        }
+        end.push_str("\r\n");
+        Ok(Bytes::from(end))
+    }
 }
 
 /// Whether every checksum the client's trailer carries equals the computed one (no trailer:

@@ -12,7 +12,52 @@ use crate::meta::{Checksums, ContentHeaders, ObjectRecord, now_millis};
 use crate::policy::WriteLimit;
 use crate::s3util::{strip_aws_chunked, to_millis, to_timestamp, validate_key, validate_tags};
 
+/// `InvalidStorageClass` unless the class is one S3 stores in its standard tier.
+fn check_storage_class(class: Option<&StorageClass>) -> Result<()> {
+    const ACCEPTED: &[&str] = &[
+        "STANDARD",
+        "REDUCED_REDUNDANCY",
+        "STANDARD_IA",
+        "INTELLIGENT_TIERING",
+    ];
+    match class {
+        Some(sc) if !ACCEPTED.contains(&sc.as_str()) => Err(client_err!(
+            InvalidStorageClass,
+            "The storage class you specified is not valid"
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl Embedded {
+    /// Commits `record` as `bucket/key` (under `cond`), with the blob this request wrote, if
+    /// any: removed again when the commit fails. The blobs the replaced object held go.
+    async fn publish(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+        fresh: Option<FreshBlob>,
+        cond: WriteCondition,
+    ) -> Result<()> {
+        let (b, k, rec) = (bucket.to_owned(), key.to_owned(), record.clone());
+        let fresh_list: Vec<FreshBlob> = fresh.iter().cloned().collect();
+        let result = self
+            .store()
+            .write(move |txn| commit::replace_object(txn, &b, &k, Some(&rec), &fresh_list, &cond))
+            .await;
+        match result {
+            Ok((dead, _)) => {
+                self.dirs().unlink(dead).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.discard(fresh).await;
+                Err(e)
+            }
+        }
+    }
+
     pub(super) async fn put_object_impl(
         &self,
         req: S3Request<PutObjectInput>,
@@ -25,20 +70,7 @@ impl Embedded {
             ..
         } = req;
         validate_key(&input.key)?;
-        if let Some(sc) = &input.storage_class
-            && ![
-                "STANDARD",
-                "REDUCED_REDUNDANCY",
-                "STANDARD_IA",
-                "INTELLIGENT_TIERING",
-            ]
-            .contains(&sc.as_str())
-        {
-            return Err(client_err!(
-                InvalidStorageClass,
-                "The storage class you specified is not valid"
-            ));
-        }
+        check_storage_class(input.storage_class.as_ref())?;
         let cond = WriteCondition {
             if_match: input.if_match.clone(),
             if_none_match: input.if_none_match.clone(),
@@ -88,23 +120,8 @@ impl Embedded {
             storage_class: input.storage_class.map(|s| s.as_str().to_owned()),
             segments,
         };
-        let (bucket, key) = (input.bucket, input.key);
-        let fresh_list: Vec<FreshBlob> = fresh.iter().cloned().collect();
-        let rec = record.clone();
-        let result = self
-            .store()
-            .write(move |txn| {
-                commit::replace_object(txn, &bucket, &key, Some(&rec), &fresh_list, &cond)
-            })
-            .await;
-        let dead = match result {
-            Ok((dead, _)) => dead,
-            Err(e) => {
-                self.discard(fresh).await;
-                return Err(e);
-            }
-        };
-        self.dirs().unlink(dead).await;
+        self.publish(&input.bucket, &input.key, &record, fresh, cond)
+            .await?;
         let c = record.checksums;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&record.etag)),
@@ -282,22 +299,14 @@ impl Embedded {
         }
         // The record committed is this snapshot: admit what it really stores.
         self.settle_reservation(&extensions, &input.bucket, record.usage_bytes())?;
-        let (bucket, key) = (input.bucket, input.key);
-        let rec = record.clone();
-        let (dead, _) = self
-            .store()
-            .write(move |txn| {
-                commit::replace_object(
-                    txn,
-                    &bucket,
-                    &key,
-                    Some(&rec),
-                    &[],
-                    &WriteCondition::default(),
-                )
-            })
-            .await?;
-        self.dirs().unlink(dead).await;
+        self.publish(
+            &input.bucket,
+            &input.key,
+            &record,
+            None,
+            WriteCondition::default(),
+        )
+        .await?;
         let c = record.checksums;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {

@@ -67,7 +67,7 @@ impl Control {
         if region != self.gateway.region() {
             return Err(invalid("region", "this gateway serves one region only"));
         }
-        let mut rec = self.gateway.new_record(
+        let mut rec = self.gateway.backends().new_record(
             &req.name,
             &owner,
             req.backend.unwrap_or(self.gateway.default_backend()),

@@ -23,7 +23,7 @@ use s3s::{S3Request, S3Result};
 use crate::backend::Backends;
 use crate::error::{Result, client_err};
 use crate::keys::{KeyStore, ROOT_USER};
-use crate::meta::{BackendKind, BucketRecord, BucketStatus};
+use crate::meta::{BackendKind, BucketStatus};
 use crate::policy::{InFlight, Principal};
 use crate::registry::Registry;
 
@@ -118,33 +118,6 @@ impl Gateway {
             Some(c) => self.keys.principal(&c.access_key),
             None => Ok(Principal::Anonymous),
         }
-    }
-
-    /// A new private bucket's record; container buckets get their container's description
-    /// (`profile`, or the configured default).
-    pub fn new_record(
-        &self,
-        name: &str,
-        owner: &str,
-        backend: BackendKind,
-        region: &str,
-        profile: Option<&str>,
-    ) -> Result<BucketRecord> {
-        let mut rec = BucketRecord::new(name, owner, backend, region);
-        match backend {
-            BackendKind::Container => {
-                rec.container = Some(self.backends.containers.new_spec(&rec, profile)?);
-                rec.status = BucketStatus::Creating;
-            }
-            _ if profile.is_some() => {
-                return Err(client_err!(
-                    InvalidArgument,
-                    "profile: only container buckets have a backend profile"
-                ));
-            }
-            _ => {}
-        }
-        Ok(rec)
     }
 
     /// CreateBucket for a name that exists: the owner retrying a container bucket left in

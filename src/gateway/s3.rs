@@ -113,7 +113,7 @@ gateway_s3_impl! {
                     self.region
                 ));
             }
-            let record = self.new_record(&name, &caller, self.default_backend, &self.region, None)?;
+            let record = self.backends.new_record(&name, &caller, self.default_backend, &self.region, None)?;
             let record = self.backends.create(record).await?;
             tracing::info!(bucket = %name, backend = ?record.backend, "bucket created");
             Ok(S3Response::new(CreateBucketOutput {

@@ -111,41 +111,15 @@ impl Embedded {
             });
         }
         let max = usize::try_from(input.max_uploads.unwrap_or(1000).clamp(0, 1000)).unwrap_or(1000);
-        // Fold keys under the delimiter into common prefixes; each prefix counts once.
-        let prefix_len = input.prefix.as_deref().map_or(0, str::len);
         let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
-        let mut kept = Vec::new();
-        let mut common_prefixes: Vec<String> = Vec::new();
-        let mut truncated = false;
-        let mut last: Option<(String, Option<String>)> = None;
-        for (id, u) in uploads {
-            let folded = delimiter.as_deref().and_then(|d| {
-                u.key[prefix_len..]
-                    .find(d)
-                    .map(|i| u.key[..prefix_len + i + d.len()].to_owned())
-            });
-            if let Some(cp) = &folded
-                && common_prefixes.last() == Some(cp)
-            {
-                continue;
-            }
-            if kept.len() + common_prefixes.len() == max {
-                truncated = true;
-                break;
-            }
-            match folded {
-                Some(cp) => {
-                    last = Some((cp.clone(), None));
-                    common_prefixes.push(cp);
-                }
-                None => {
-                    last = Some((u.key.clone(), Some(id.clone())));
-                    kept.push((id, u));
-                }
-            }
-        }
-        let uploads = kept;
-        let (next_key, next_id) = match (truncated, last) {
+        let page = fold_uploads(
+            uploads,
+            input.prefix.as_deref().map_or(0, str::len),
+            delimiter.as_deref(),
+            max,
+        );
+        let (truncated, common_prefixes, uploads) = (page.truncated, page.prefixes, page.uploads);
+        let (next_key, next_id) = match (truncated, page.last) {
             (true, Some((key, id))) => (Some(key), id),
             _ => (None, None),
         };
@@ -182,4 +156,56 @@ impl Embedded {
             ..Default::default()
         }))
     }
+}
+
+/// One page of a ListMultipartUploads answer.
+struct UploadsPage {
+    uploads: Vec<(String, UploadRecord)>,
+    prefixes: Vec<String>,
+    truncated: bool,
+    /// The last key (or common prefix) listed, and its upload id: the next page's markers.
+    last: Option<(String, Option<String>)>,
+}
+
+/// Takes up to `max` entries of sorted uploads, keys under `delimiter` (after the prefix's
+/// `prefix_len` bytes) folded into common prefixes, each prefix counted once.
+fn fold_uploads(
+    sorted: Vec<(String, UploadRecord)>,
+    prefix_len: usize,
+    delimiter: Option<&str>,
+    max: usize,
+) -> UploadsPage {
+    let mut page = UploadsPage {
+        uploads: Vec::new(),
+        prefixes: Vec::new(),
+        truncated: false,
+        last: None,
+    };
+    for (id, u) in sorted {
+        let folded = delimiter.and_then(|d| {
+            u.key[prefix_len..]
+                .find(d)
+                .map(|i| u.key[..prefix_len + i + d.len()].to_owned())
+        });
+        if let Some(cp) = &folded
+            && page.prefixes.last() == Some(cp)
+        {
+            continue;
+        }
+        if page.uploads.len() + page.prefixes.len() == max {
+            page.truncated = true;
+            break;
+        }
+        match folded {
+            Some(cp) => {
+                page.last = Some((cp.clone(), None));
+                page.prefixes.push(cp);
+            }
+            None => {
+                page.last = Some((u.key.clone(), Some(id.clone())));
+                page.uploads.push((id, u));
+            }
+        }
+    }
+    page
 }

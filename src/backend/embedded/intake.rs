@@ -199,44 +199,11 @@ impl Embedded {
             };
             return Ok((Some(FreshBlob { id, inline: None }), vec![seg], written));
         };
-        let Some(mut body) = body else {
+        let Some(body) = body else {
             return Ok((None, Vec::new(), hash_bytes(&[], hasher)));
         };
         if declared <= threshold {
-            let len = declared;
-            let cap = usize::try_from(len).map_err(|_| Error::Bug("small length overflow"))?;
-            let mut buf = BytesMut::with_capacity(cap);
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| body_error(&e))?;
-                if (buf.len() + chunk.len()) as u64 > len {
-                    return Err(client_err!(
-                        IncompleteBody,
-                        "The request body is longer than its declared length"
-                    ));
-                }
-                buf.extend_from_slice(&chunk);
-            }
-            if (buf.len() as u64) < len {
-                return Err(client_err!(
-                    IncompleteBody,
-                    "You did not provide the number of bytes specified by the Content-Length HTTP header."
-                ));
-            }
-            let written = hash_bytes(&buf, hasher);
-            if buf.is_empty() {
-                return Ok((None, Vec::new(), written));
-            }
-            let seg = Segment {
-                blob: id.clone(),
-                inline: true,
-                offset: 0,
-                len: buf.len() as u64,
-            };
-            let fresh = FreshBlob {
-                id,
-                inline: Some(buf.freeze()),
-            };
-            return Ok((Some(fresh), vec![seg], written));
+            return store_inline(id, body, declared, hasher).await;
         }
         // The limit cuts off a body that runs past its declared length.
         let written = self
@@ -288,4 +255,47 @@ impl Embedded {
             self.dirs().unlink(vec![f.id]).await;
         }
     }
+}
+
+/// A small body of `len` declared bytes, read into memory: it is stored inline, in the
+/// metadata table (an empty body stores nothing).
+async fn store_inline(
+    id: String,
+    mut body: StreamingBlob,
+    len: u64,
+    hasher: ChecksumHasher,
+) -> Result<(Option<FreshBlob>, Vec<Segment>, Written)> {
+    let cap = usize::try_from(len).map_err(|_| Error::Bug("small length overflow"))?;
+    let mut buf = BytesMut::with_capacity(cap);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| body_error(&e))?;
+        if (buf.len() + chunk.len()) as u64 > len {
+            return Err(client_err!(
+                IncompleteBody,
+                "The request body is longer than its declared length"
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    if (buf.len() as u64) < len {
+        return Err(client_err!(
+            IncompleteBody,
+            "You did not provide the number of bytes specified by the Content-Length HTTP header."
+        ));
+    }
+    let written = hash_bytes(&buf, hasher);
+    if buf.is_empty() {
+        return Ok((None, Vec::new(), written));
+    }
+    let seg = Segment {
+        blob: id.clone(),
+        inline: true,
+        offset: 0,
+        len: buf.len() as u64,
+    };
+    let fresh = FreshBlob {
+        id,
+        inline: Some(buf.freeze()),
+    };
+    Ok((Some(fresh), vec![seg], written))
 }

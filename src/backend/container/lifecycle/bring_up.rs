@@ -270,32 +270,15 @@ async fn relocate(
         .ok_or_else(|| Fault::Container("the bucket no longer exists".into()))
 }
 
-/// Creates the volume (first time only) and the container of a bucket.
-async fn create_container(
+/// The bucket's volume (created only with the bucket: a missing one later means its data is
+/// gone) and its image (pulled, bounded by the pull timeout).
+async fn ensure_volume_and_image(
     c: &Containers,
-    rec: &BucketRecord,
+    docker: &crate::backend::container::docker::Docker,
+    spec: &ContainerSpec,
+    labels: &HashMap<String, String>,
     creating: bool,
 ) -> std::result::Result<(), Fault> {
-    let docker = c.engine().await.map_err(Fault::Engine)?;
-    let spec = rec
-        .container
-        .as_ref()
-        .ok_or(Fault::Internal(Error::Bug("container bucket without spec")))?;
-    let profile = c.profile(&spec.profile).ok_or_else(|| {
-        Fault::Container(format!(
-            "backend profile {} is gone from the configuration",
-            spec.profile
-        ))
-    })?;
-    let labels: HashMap<String, String> = [
-        (LABEL_INSTANCE, c.instance.clone()),
-        (LABEL_BUCKET, rec.name.clone()),
-        (LABEL_BUCKET_ID, rec.id.clone()),
-        (LABEL_PROFILE, spec.profile.clone()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
     let has_volume = docker
         .volume_exists(&spec.volume)
         .await
@@ -324,6 +307,36 @@ async fn create_container(
             )));
         }
     }
+    Ok(())
+}
+
+/// Creates the volume (first time only) and the container of a bucket.
+async fn create_container(
+    c: &Containers,
+    rec: &BucketRecord,
+    creating: bool,
+) -> std::result::Result<(), Fault> {
+    let docker = c.engine().await.map_err(Fault::Engine)?;
+    let spec = rec
+        .container
+        .as_ref()
+        .ok_or(Fault::Internal(Error::Bug("container bucket without spec")))?;
+    let profile = c.profile(&spec.profile).ok_or_else(|| {
+        Fault::Container(format!(
+            "backend profile {} is gone from the configuration",
+            spec.profile
+        ))
+    })?;
+    let labels: HashMap<String, String> = [
+        (LABEL_INSTANCE, c.instance.clone()),
+        (LABEL_BUCKET, rec.name.clone()),
+        (LABEL_BUCKET_ID, rec.id.clone()),
+        (LABEL_PROFILE, spec.profile.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    ensure_volume_and_image(c, &docker, spec, &labels, creating).await?;
     let secret = c
         .master
         .open(&spec.secret_sealed)

@@ -181,28 +181,7 @@ pub async fn stream_into_forwarded(
     if let Some(r) = admitted {
         r.grow_to(stored, || b.registry.usage(dest_bucket).map_err(Into::into))?;
     }
-    for name in COPY_HEADERS {
-        forward.remove(*name);
-    }
-    if part {
-        // A part has no object headers of its own.
-        for name in CONTENT_HEADERS {
-            forward.remove(*name);
-        }
-        let metadata: Vec<_> = forward
-            .keys()
-            .filter(|k| k.as_str().starts_with("x-amz-meta-"))
-            .cloned()
-            .collect();
-        for k in metadata {
-            forward.remove(k);
-        }
-    } else if !replace {
-        for name in CONTENT_HEADERS {
-            forward.remove(*name);
-        }
-        forward.extend(source_headers(&src));
-    }
+    headers_for_copy(&mut forward, part, replace, &src);
     let body = src.body.map_or_else(Body::empty, Body::from);
     let lease = b.upstream_for(dest_bucket).await?;
     let target = format!(
@@ -244,6 +223,34 @@ pub async fn stream_into_forwarded(
         out.headers.insert("x-amz-version-id", v.clone());
     }
     Ok(out)
+}
+
+/// The destination request's headers for a streamed copy: the copy's own headers go; a part
+/// carries no object headers; a `COPY` directive takes the source's content headers and
+/// metadata.
+fn headers_for_copy(forward: &mut HeaderMap, part: bool, replace: bool, src: &GetObjectOutput) {
+    for name in COPY_HEADERS {
+        forward.remove(*name);
+    }
+    if part {
+        // A part has no object headers of its own.
+        for name in CONTENT_HEADERS {
+            forward.remove(*name);
+        }
+        let metadata: Vec<_> = forward
+            .keys()
+            .filter(|k| k.as_str().starts_with("x-amz-meta-"))
+            .cloned()
+            .collect();
+        for k in metadata {
+            forward.remove(k);
+        }
+    } else if !replace {
+        for name in CONTENT_HEADERS {
+            forward.remove(*name);
+        }
+        forward.extend(source_headers(src));
+    }
 }
 
 /// CopyObject into an embedded bucket from a forwarded one.

@@ -433,6 +433,24 @@ impl S3 for UpstreamS3 {
     }
 }
 
+/// The character an XML entity or character reference (`amp`, `#38`, `#x26`) stands for.
+fn entity(name: &str) -> Option<char> {
+    match name {
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "amp" => Some('&'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        other => other.strip_prefix('#').and_then(|n| {
+            let code = match n.strip_prefix('x') {
+                Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                None => n.parse().ok(),
+            };
+            code.and_then(char::from_u32)
+        }),
+    }
+}
+
 /// Reads a `ListBucketResult` (ListObjectsV2) document.
 pub fn parse_listing(xml: &str) -> Option<ListObjectsV2Output> {
     use quick_xml::events::Event;
@@ -451,24 +469,7 @@ pub fn parse_listing(xml: &str) -> Option<ListObjectsV2Output> {
             Event::Empty(_) => {}
             Event::Text(t) => text.push_str(&t.into_inner()),
             Event::CData(t) => text.push_str(&t.into_inner()),
-            Event::GeneralRef(r) => {
-                let name = r.into_inner();
-                let ch = match name.as_ref() {
-                    "lt" => Some('<'),
-                    "gt" => Some('>'),
-                    "amp" => Some('&'),
-                    "quot" => Some('"'),
-                    "apos" => Some('\''),
-                    other => other.strip_prefix('#').and_then(|n| {
-                        let code = match n.strip_prefix('x') {
-                            Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                            None => n.parse().ok(),
-                        };
-                        code.and_then(char::from_u32)
-                    }),
-                };
-                text.push(ch?);
-            }
+            Event::GeneralRef(r) => text.push(entity(&r.into_inner())?),
             Event::End(_) => {
                 let p: Vec<&str> = path.iter().map(String::as_str).collect();
                 let value = std::mem::take(&mut text);

@@ -101,67 +101,15 @@ impl Control {
         )?;
         check_text("encryption", patch.encryption.clone().flatten().as_deref())?;
         let mut rec = (*before).clone();
-        if let Some(v) = patch.description {
-            rec.description = v;
-        }
-        if let Some(v) = patch.max_size_bytes {
-            rec.quota.max_size_bytes = v;
-        }
-        if let Some(v) = patch.max_objects {
-            rec.quota.max_objects = v;
-        }
-        if let Some(v) = patch.public_read {
-            rec.public_read = v;
-        }
-        if let Some(v) = patch.public_list {
-            rec.public_list = v;
-        }
-        if let Some(v) = patch.versioning {
-            rec.versioning = Some(versioning_status(v));
-        }
-        if let Some(v) = patch.encryption.clone() {
-            rec.encryption = v;
-        }
-        if let Some(v) = patch.region
-            && v != rec.region
-        {
-            return Err(invalid("region", "a bucket's region cannot change"));
-        }
-        if let Some(v) = patch.team {
-            if let Some(t) = &v {
-                validate_id("team", t)?;
-            }
-            rec.team = v;
-        }
-        if let Some(v) = patch.workspace {
-            if let Some(w) = &v {
-                validate_id("workspace", w)?;
-            }
-            rec.workspace = v;
-        }
-        if let Some(g) = patch.grants {
-            rec.grants = g;
-        }
-        if let Some(w) = patch.website {
-            rec.website = w.map(Into::into);
-            if let Some(w) = &rec.website {
-                crate::settings::check_website(w).map_err(setting_error)?;
-            }
-        }
-        if let Some(c) = patch.cors {
-            rec.cors = c
-                .map(crate::settings::cors_from_settings)
-                .transpose()
-                .map_err(setting_error)?;
-        }
+        let encryption_patch = patch.encryption.clone();
+        apply_patch(&mut rec, patch)?;
         // Only what changes reaches the bucket's server; suspending versioning that was never
         // enabled changes nothing.
         let versioning = rec
             .versioning
             .clone()
             .filter(|v| before.versioning.as_deref().unwrap_or("Suspended") != v);
-        let encryption = patch
-            .encryption
+        let encryption = encryption_patch
             .as_ref()
             .filter(|e| **e != before.encryption)
             .map(Option::as_deref);
@@ -240,4 +188,62 @@ fn stats_of(rec: &BucketRecord, usage: &UsageRecord) -> BucketStats {
         bytes_in: 0,
         bytes_out: 0,
     }
+}
+
+/// Applies a patch's fields to a record, checking each.
+fn apply_patch(rec: &mut BucketRecord, patch: BucketPatch) -> Result<()> {
+    if let Some(v) = patch.description {
+        rec.description = v;
+    }
+    if let Some(v) = patch.max_size_bytes {
+        rec.quota.max_size_bytes = v;
+    }
+    if let Some(v) = patch.max_objects {
+        rec.quota.max_objects = v;
+    }
+    if let Some(v) = patch.public_read {
+        rec.public_read = v;
+    }
+    if let Some(v) = patch.public_list {
+        rec.public_list = v;
+    }
+    if let Some(v) = patch.versioning {
+        rec.versioning = Some(versioning_status(v));
+    }
+    if let Some(v) = patch.encryption {
+        rec.encryption = v;
+    }
+    if let Some(v) = patch.region
+        && v != rec.region
+    {
+        return Err(invalid("region", "a bucket's region cannot change"));
+    }
+    if let Some(v) = patch.team {
+        if let Some(t) = &v {
+            validate_id("team", t)?;
+        }
+        rec.team = v;
+    }
+    if let Some(v) = patch.workspace {
+        if let Some(w) = &v {
+            validate_id("workspace", w)?;
+        }
+        rec.workspace = v;
+    }
+    if let Some(g) = patch.grants {
+        rec.grants = g;
+    }
+    if let Some(w) = patch.website {
+        rec.website = w.map(Into::into);
+        if let Some(w) = &rec.website {
+            crate::settings::check_website(w).map_err(setting_error)?;
+        }
+    }
+    if let Some(c) = patch.cors {
+        rec.cors = c
+            .map(crate::settings::cors_from_settings)
+            .transpose()
+            .map_err(setting_error)?;
+    }
+    Ok(())
 }

@@ -5,7 +5,13 @@
 //! ([`backend::embedded`]), or forwarded whole to the bucket's own S3 server container
 //! ([`backend::container`]) or a remote endpoint ([`backend::remote`]) by
 //! [`backend::forward`] → the response streamed back.
+//!
+//! Layers, each importing only those before it: `meta`, `error`, `s3util`, `request`,
+//! `secrets`, `metrics`, `tls`, `hosts` → `registry`, `keys`, `policy` → `backend` → `gateway`
+//! → [`acme`] (domain ownership proofs and ACME certificates) → `control` → `api` → `server`
+//! → `main`.
 
+pub mod acme;
 pub mod api;
 pub mod backend;
 pub mod config;

@@ -41,6 +41,7 @@ async fn start_with(extra_acme: &str, domains: &str, no_http01: bool) -> Env {
     let (http_port, tls_port) = (free_port(), free_port());
     let validated_http = if no_http01 { free_port() } else { http_port };
     let pebble = Pebble::start(validated_http, tls_port).await;
+    let domains = domains.replace("{http_port}", &http_port.to_string());
     let certs = tempfile::tempdir().unwrap();
     let default = rcgen::generate_simple_self_signed(vec!["default.invalid".to_owned()]).unwrap();
     std::fs::write(certs.path().join("default.pem"), default.cert.pem()).unwrap();
@@ -269,7 +270,7 @@ async fn certificate_is_issued_served_by_sni_and_survives_a_restart() {
             .status,
         404
     );
-    let hsts = https_hsts(env.https, &host, root.clone()).await;
+    let hsts = pebble::https_hsts(env.https, &host, root.clone()).await;
     assert_eq!(hsts.as_deref(), Some("max-age=300"));
 
     let metrics = env.metrics().await;
@@ -286,16 +287,27 @@ async fn certificate_is_issued_served_by_sni_and_survives_a_restart() {
         "a private key is stored in clear"
     );
 
+    assert_restart_keeps_serving(&mut env, &bucket, &host, root, serial(&leaf)).await;
+}
+
+/// Restarted with the ACME server gone, the gateway serves the stored certificate (serial
+/// `serial_before`) and orders nothing.
+async fn assert_restart_keeps_serving(
+    env: &mut Env,
+    bucket: &str,
+    host: &str,
+    root: CertificateDer<'static>,
+    serial_before: String,
+) {
     // Restart with the ACME server gone: the stored certificate is served, nothing ordered.
-    let serial_before = serial(&leaf);
     env.pebble.stop();
     let log_before = env.server.stderr().len();
     env.server.restart().await;
-    let (code, _, leaf) = https_get_cert(env.https, &host, root, "/")
+    let (code, _, leaf) = https_get_cert(env.https, host, root, "/")
         .await
         .expect("HTTPS after restart");
     assert_eq!((code, serial(&leaf)), (200, serial_before.clone()));
-    let status = env.status(&bucket, &host).await;
+    let status = env.status(bucket, host).await;
     assert_eq!(status["certificate"]["state"], "valid", "{status}");
     assert_eq!(
         status["certificate"]["serial"],
@@ -309,19 +321,6 @@ async fn certificate_is_issued_served_by_sni_and_survives_a_restart() {
         !after.contains("ordering a certificate"),
         "a new order after restart:\n{after}"
     );
-}
-
-/// The `Strict-Transport-Security` header of an HTTPS answer for `host`.
-async fn https_hsts(addr: SocketAddr, host: &str, root: CertificateDer<'static>) -> Option<String> {
-    use tokio::io::AsyncWriteExt;
-    let connector = pebble::tls_client(root, &[b"http/1.1"]);
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned()).unwrap();
-    let mut tls = connector.connect(name, tcp).await.unwrap();
-    let head = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    tls.write_all(head.as_bytes()).await.unwrap();
-    let resp = common::read_response(&mut tls, false).await.unwrap();
-    resp.header("strict-transport-security").map(str::to_owned)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -520,4 +519,69 @@ async fn tls_alpn_01_is_answered_on_the_https_listener() {
         .await
         .unwrap();
     assert_eq!((code, body.as_str()), (200, "alpn"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_proof_then_unlink_stops_serving_the_certificate() {
+    let env = start("", "verify = \"http\"\nhttp_port = {http_port}").await;
+    let bucket = env.website("by http").await;
+    let host = host_name("httpproof");
+    assert_eq!(env.link(&bucket, &host).await.0, 200);
+    let active = env
+        .wait_status(&bucket, &host, "active", |s| s["status"] == "active")
+        .await;
+    let token = active["verification"]["token"].as_str().unwrap();
+    assert_eq!(active["verification"]["method"], "http", "{active}");
+    assert_eq!(
+        active["verification"]["record"],
+        format!("http://{host}/.well-known/bucketgate-challenge/{token}")
+    );
+    // The proof path answers only the right token for the right host.
+    let answer = env
+        .http_get(&host, &format!("/.well-known/bucketgate-challenge/{token}"))
+        .await;
+    assert_eq!((answer.status, answer.text()), (200, token.to_owned()));
+    let other = env
+        .http_get(
+            "else.example.test",
+            &format!("/.well-known/bucketgate-challenge/{token}"),
+        )
+        .await;
+    assert_eq!(other.status, 404);
+
+    // A domain that does not reach this gateway stays pending, with the reason.
+    let away = host_name("away");
+    env.pebble.add_a(&away, "127.0.0.2").await;
+    assert_eq!(env.link(&bucket, &away).await.0, 200);
+    let stuck = env
+        .wait_status(&bucket, &away, "the reason of a failed proof", |s| {
+            s["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("GET http://"))
+        })
+        .await;
+    assert_eq!(stuck["status"], "pending", "{stuck}");
+    assert_eq!(stuck["certificate"]["state"], "pending", "{stuck}");
+
+    // Unlinked: its certificate is no longer served.
+    let root = env.root().await;
+    assert!(https_get(env.https, &host, root.clone(), "/").await.is_ok());
+    let (s, v) = env
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/buckets/{bucket}/domain"),
+            Some(json!({ "domain": host })),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let deadline = Instant::now() + ISSUE_DEADLINE;
+    while https_get(env.https, &host, root.clone(), "/").await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the unlinked domain's certificate is still served"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let metrics = env.metrics().await;
+    assert!(!metrics.contains(&format!("host=\"{host}\"")), "{metrics}");
 }

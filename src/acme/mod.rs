@@ -132,7 +132,13 @@ impl Manager {
             account: Mutex::default(),
             kick: tokio::sync::Notify::new(),
         };
-        for (host, cert) in store::load_certs(m.registry.store())? {
+        // Disabled, nothing prunes certificates of unlinked domains: none are served.
+        let stored = if m.acme.enabled {
+            store::load_certs(m.registry.store())?
+        } else {
+            Vec::new()
+        };
+        for (host, cert) in stored {
             if let Err(e) = m.install(&host, &cert) {
                 tracing::warn!(%host, error = %e, "stored certificate cannot be served");
             }
@@ -178,7 +184,7 @@ impl Manager {
         Ok(())
     }
 
-    /// Asks the background task for a pass now (a domain was linked).
+    /// Asks the background task for a pass now (a domain was linked or unlinked).
     pub fn kick(&self) {
         self.kick.notify_one();
     }

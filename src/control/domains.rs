@@ -67,7 +67,12 @@ impl Control {
             Some(h) => vec![crate::hosts::normalize_domain(h).map_err(domain_refused)?],
             None => rec.domains.clone(),
         };
-        self.gateway.registry().unlink_domains(name, doomed).await
+        let rec = self.gateway.registry().unlink_domains(name, doomed).await?;
+        if let Some(acme) = &self.acme {
+            // Its certificate stops being served at the next pass: now.
+            acme.kick();
+        }
+        Ok(rec)
     }
 
     /// Where each of a bucket's linked domains stands: reserved, ownership proof, certificate.

@@ -85,25 +85,41 @@ impl Registry {
     }
 
     /// The linked domains still waiting for their proof, with it (recording a pending proof
-    /// for links made before proofs were kept).
+    /// for links made before proofs were kept: the only write, and only when one is missing).
     pub async fn pending_proofs(&self) -> Result<Vec<(String, DomainProof)>> {
-        let required = self.proof_required;
         let links = self.linked_domains()?;
-        self.store
-            .write(move |txn| {
-                let mut out = Vec::new();
+        let read = |links: &[(String, String)]| {
+            self.store.read(|txn| {
+                let t = txn.open_table(DOMAIN_PROOFS)?;
+                let mut pending = Vec::new();
+                let mut missing = Vec::new();
                 for (host, bucket) in links {
-                    ensure_in(txn, &host, &bucket, required)?;
-                    let t = txn.open_table(DOMAIN_PROOFS)?;
-                    if let Some(p) = get_json::<&str, DomainProof>(&t, host.as_str())?
-                        && p.verified.is_none()
-                    {
-                        out.push((host, p));
+                    match get_json::<&str, DomainProof>(&t, host.as_str())? {
+                        Some(p) if p.bucket == *bucket => {
+                            if p.verified.is_none() {
+                                pending.push((host.clone(), p));
+                            }
+                        }
+                        _ => missing.push((host.clone(), bucket.clone())),
                     }
                 }
-                Ok(out)
+                Ok((pending, missing))
             })
-            .await
+        };
+        let (pending, missing) = read(&links)?;
+        if missing.is_empty() {
+            return Ok(pending);
+        }
+        let required = self.proof_required;
+        self.store
+            .write(move |txn| {
+                for (host, bucket) in &missing {
+                    ensure_in(txn, host, bucket, required)?;
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(read(&links)?.0)
     }
 
     /// Records the outcome of one ownership check of `host` (made for `proof`): proven, or

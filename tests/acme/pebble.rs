@@ -329,3 +329,19 @@ pub async fn https_get_cert(
         .await
         .map_err(|_| format!("no HTTPS answer from {addr} within 20 s"))?
 }
+
+/// The `Strict-Transport-Security` header of an HTTPS answer for `host`.
+pub async fn https_hsts(
+    addr: SocketAddr,
+    host: &str,
+    root: CertificateDer<'static>,
+) -> Option<String> {
+    let connector = tls_client(root, &[b"http/1.1"]);
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = ServerName::try_from(host.to_owned()).unwrap();
+    let mut tls = connector.connect(name, tcp).await.unwrap();
+    let head = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    tls.write_all(head.as_bytes()).await.unwrap();
+    let resp = crate::common::read_response(&mut tls, false).await.unwrap();
+    resp.header("strict-transport-security").map(str::to_owned)
+}

@@ -153,3 +153,74 @@ impl Registry {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::meta::{BackendKind, BucketRecord, Store};
+
+    async fn registry(dir: &std::path::Path, required: bool) -> Registry {
+        let store = Store::open(dir).unwrap();
+        let reg = Registry::open(store, Arc::default())
+            .unwrap()
+            .requiring_proof(required);
+        reg.insert_new(BucketRecord::new(
+            "b",
+            "alice",
+            BackendKind::Embedded,
+            "us-east-1",
+        ))
+        .await
+        .unwrap();
+        reg
+    }
+
+    #[tokio::test]
+    async fn a_required_proof_gates_routing_until_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry(dir.path(), true).await;
+        reg.link_domain("b", "a.example.test".into()).await.unwrap();
+        let route = |reg: &Registry| reg.website_bucket("a.example.test", "s3.x", "web.x");
+        assert!(route(&reg).is_none());
+        let pending = reg.pending_proofs().await.unwrap();
+        let (host, proof) = pending.into_iter().next().unwrap();
+        assert_eq!((host.as_str(), proof.verified), ("a.example.test", None));
+        // An outcome for a replaced token is ignored.
+        let mut stale = proof.clone();
+        stale.token = "old".into();
+        reg.record_proof_check(&host, stale, Ok(())).await.unwrap();
+        assert!(route(&reg).is_none());
+        reg.record_proof_check(&host, proof.clone(), Err("no TXT".into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            reg.proof(&host).unwrap().unwrap().message.as_deref(),
+            Some("no TXT")
+        );
+        reg.record_proof_check(&host, proof, Ok(())).await.unwrap();
+        assert_eq!(route(&reg).unwrap().name, "b");
+        assert!(reg.pending_proofs().await.unwrap().is_empty());
+        reg.unlink_domains("b", vec![host.clone()]).await.unwrap();
+        assert!(reg.proof(&host).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn without_a_required_proof_links_route_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let reg = registry(dir.path(), false).await;
+        reg.link_domain("b", "a.example.test".into()).await.unwrap();
+        assert!(
+            reg.website_bucket("a.example.test", "s3.x", "web.x")
+                .is_some()
+        );
+        assert!(
+            reg.proof("a.example.test")
+                .unwrap()
+                .unwrap()
+                .verified
+                .is_some()
+        );
+    }
+}

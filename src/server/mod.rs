@@ -51,6 +51,9 @@ pub enum StartError {
     /// TLS configuration that cannot be used.
     #[error("{0}")]
     Tls(String),
+    /// `[acme]` or `[domains]` configuration that cannot be used.
+    #[error("{0}")]
+    Acme(String),
     /// Backend configuration (`[remote]`, `[container]`, `default_backend`) that cannot be used.
     #[error("{0}")]
     Backend(String),
@@ -128,9 +131,9 @@ impl App {
                 "default_backend = \"remote\" needs a [remote] section".into(),
             ));
         }
-        config.acme.check().map_err(StartError::Tls)?;
+        config.acme.check().map_err(StartError::Acme)?;
         if config.acme.enabled && config.tls.is_none() {
-            return Err(StartError::Tls(
+            return Err(StartError::Acme(
                 "[acme] enabled needs a [tls] listener to serve the certificates".into(),
             ));
         }

@@ -472,6 +472,18 @@ async fn dns_txt_proof_gates_routing_and_the_certificate() {
     );
     let token = verification["token"].as_str().unwrap().to_owned();
     assert!(token.len() >= 32, "{pending}");
+    // The CLI says what to publish.
+    let state = tempfile::tempdir().unwrap();
+    let (code, out, err) = common::client(
+        &env.server,
+        &env.token,
+        state.path(),
+        &["bucket", "show", &bucket],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    let wanted = format!("{host}: pending (publish TXT _bucketgate-challenge.{host} = {token})");
+    assert!(out.contains(&wanted), "{out}");
 
     // A wrong value: still pending, with the reason; the link does not route.
     env.pebble

@@ -14,15 +14,24 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
+/// A free port on 127.0.0.1 (TCP and UDP), never handed out twice in this process. Picked below
+/// the kernel's ephemeral range (32768 and up by default), so that no outgoing connection
+/// takes it between this check and the bind by pebble or bucketgate.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    // UDP too: the mock DNS server listens on both.
-    if std::net::UdpSocket::bind(("127.0.0.1", port)).is_err() {
-        return free_port();
+    static TAKEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = 20_000 + rand::random::<u16>() % 12_000;
+        let mut taken = TAKEN.lock().unwrap();
+        if taken.contains(&port) {
+            continue;
+        }
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            taken.push(port);
+            return port;
+        }
     }
-    port
 }
 
 /// A child process killed (and reaped) when dropped.

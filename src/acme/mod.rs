@@ -114,8 +114,7 @@ fn now_secs() -> i64 {
 impl Manager {
     /// Loads the stored certificates into `certs` (served by SNI from the first handshake on).
     pub fn open(
-        acme: AcmeConfig,
-        domains: DomainsConfig,
+        (acme, domains): (AcmeConfig, DomainsConfig),
         registry: Arc<Registry>,
         master: Arc<MasterKey>,
         certs: Arc<CertTable>,

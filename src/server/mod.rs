@@ -131,13 +131,7 @@ impl App {
                 "default_backend = \"remote\" needs a [remote] section".into(),
             ));
         }
-        config.acme.check().map_err(StartError::Acme)?;
-        if config.acme.enabled && config.tls.is_none() {
-            return Err(StartError::Acme(
-                "[acme] enabled needs a [tls] listener to serve the certificates".into(),
-            ));
-        }
-        let proof_required = config.domains.verify != crate::acme::VerifyMethod::None;
+        let proof_required = check_acme(&config)?;
         let registry =
             Arc::new(Registry::open(store.clone(), reserved)?.requiring_proof(proof_required));
         registry.warn_reserved_links()?;
@@ -164,8 +158,7 @@ impl App {
         }));
         let issued = Arc::new(crate::tls::CertTable::default());
         let acme = crate::acme::Manager::open(
-            config.acme.clone(),
-            config.domains.clone(),
+            (config.acme.clone(), config.domains.clone()),
             registry.clone(),
             master.clone(),
             issued.clone(),
@@ -326,6 +319,18 @@ impl s3s::host::S3Host for HostRef {
     fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
         self.0.parse_host_header(host)
     }
+}
+
+/// Refuses `[acme]` settings that cannot work; returns whether linked domains must prove
+/// ownership (`[domains] verify`).
+fn check_acme(config: &Config) -> Result<bool, StartError> {
+    config.acme.check().map_err(StartError::Acme)?;
+    if config.acme.enabled && config.tls.is_none() {
+        return Err(StartError::Acme(
+            "[acme] enabled needs a [tls] listener to serve the certificates".into(),
+        ));
+    }
+    Ok(config.domains.verify != crate::acme::VerifyMethod::None)
 }
 
 /// The names no bucket may link, from the endpoint names in `config`.

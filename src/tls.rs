@@ -166,9 +166,11 @@ struct SniResolver {
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let name = hello.server_name().map(str::to_ascii_lowercase);
-        let acme_only = hello
-            .alpn()
-            .is_some_and(|mut protocols| protocols.all(|p| p == ACME_TLS_ALPN));
+        // RFC 8737: a validation offers `acme-tls/1` and nothing else.
+        let acme_only = hello.alpn().is_some_and(|protocols| {
+            let offered: Vec<&[u8]> = protocols.collect();
+            !offered.is_empty() && offered.iter().all(|p| *p == ACME_TLS_ALPN)
+        });
         if acme_only {
             // A TLS-ALPN-01 validation: its certificate or nothing.
             return name.and_then(|n| self.issued.challenge(&n));

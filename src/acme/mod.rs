@@ -279,3 +279,53 @@ impl Manager {
             .map(|p| p.token)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manager(dir: &std::path::Path, enabled: bool, verify: VerifyMethod) -> Arc<Manager> {
+        let store = crate::meta::Store::open(dir).unwrap();
+        let registry = Arc::new(Registry::open(store, Arc::default()).unwrap());
+        let acme = AcmeConfig {
+            enabled,
+            ..AcmeConfig::default()
+        };
+        let domains = DomainsConfig {
+            verify,
+            ..DomainsConfig::default()
+        };
+        let master = Arc::new(MasterKey::from_bytes(&[7; 32]));
+        Manager::open((acme, domains), registry, master, Arc::default()).unwrap()
+    }
+
+    #[test]
+    fn http01_answers_only_its_token_on_its_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path(), true, VerifyMethod::None);
+        lock(&m.http01).insert("tok".into(), ("a.example.test".into(), "tok.thumb".into()));
+        assert_eq!(
+            m.http01_answer("a.example.test", "tok").as_deref(),
+            Some("tok.thumb")
+        );
+        assert_eq!(m.http01_answer("b.example.test", "tok"), None);
+        assert_eq!(m.http01_answer("a.example.test", "other"), None);
+        // Proof tokens are served only with `verify = "http"`.
+        assert_eq!(m.proof_answer("a.example.test", "tok"), None);
+        let status = m.cert_status("a.example.test").unwrap();
+        assert_eq!((status.state, status.failures), (CertPhase::Pending, 0));
+        assert!(
+            m.render_metrics()
+                .contains("# TYPE bucketgate_certificate_expiry_days gauge")
+        );
+    }
+
+    #[test]
+    fn disabled_acme_reports_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manager(dir.path(), false, VerifyMethod::Dns);
+        assert!(m.cert_status("a.example.test").is_none());
+        assert_eq!(m.render_metrics(), "");
+        assert!(!m.has_cert("a.example.test"));
+    }
+}

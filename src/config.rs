@@ -57,6 +57,11 @@ pub struct Config {
     pub reserved_hosts: Vec<String>,
     /// Per-bucket stats history (the console's charts).
     pub stats: StatsConfig,
+    /// Certificates for linked domains from an ACME CA (Let's Encrypt), renewed in the
+    /// background.
+    pub acme: crate::acme::AcmeConfig,
+    /// Ownership proof a linked domain needs before it routes or gets a certificate.
+    pub domains: crate::acme::DomainsConfig,
 }
 
 /// Limits on connections and request sizes.
@@ -118,6 +123,8 @@ impl Default for Config {
             metrics_listen: None,
             reserved_hosts: Vec::new(),
             stats: StatsConfig::default(),
+            acme: crate::acme::AcmeConfig::default(),
+            domains: crate::acme::DomainsConfig::default(),
         }
     }
 }
@@ -217,6 +224,12 @@ mod tests {
         assert_eq!(c.idle_timeout_secs, d.idle_timeout_secs);
         assert_eq!(c.ready_timeout_secs, d.ready_timeout_secs);
         assert_eq!(config.stats.sample_secs, defaults.stats.sample_secs);
+        assert_eq!(config.acme.enabled, defaults.acme.enabled);
+        assert_eq!(config.acme.directory_url, defaults.acme.directory_url);
+        assert_eq!(config.acme.challenge, defaults.acme.challenge);
+        assert!((config.acme.renew_at - defaults.acme.renew_at).abs() < 1e-9);
+        assert_eq!(config.domains.verify, defaults.domains.verify);
+        assert_eq!(config.domains.http_port, defaults.domains.http_port);
     }
 
     #[test]
@@ -226,6 +239,20 @@ mod tests {
         let all = crate::backend::container::profile::all(&config.container.profiles).unwrap();
         assert_eq!(all["garage"].s3_port, 3900);
         assert!(all.contains_key("minio"));
+    }
+
+    #[test]
+    fn acme_and_domains_sections_parse() {
+        let text = "[acme]\nenabled = true\ndirectory_url = \"https://ca.example/dir\"\ncontact = \"ops@example.com\"\nchallenge = \"tls-alpn-01\"\n[domains]\nverify = \"dns\"\nresolver = \"127.0.0.1:53\"\n";
+        let config = Config::from_toml(text).unwrap();
+        assert!(config.acme.enabled);
+        assert_eq!(config.acme.challenge, crate::acme::ChallengeKind::TlsAlpn01);
+        assert_eq!(config.acme.contact_url().unwrap(), "mailto:ops@example.com");
+        assert_eq!(config.domains.verify, crate::acme::VerifyMethod::Dns);
+        assert!(config.acme.check().is_ok());
+        assert!(Config::from_toml("[domains]\nverify = \"txt\"\n").is_err());
+        let bad = Config::from_toml("[acme]\nrenew_at = 1.5\n").unwrap();
+        assert!(bad.acme.check().is_err());
     }
 
     #[test]

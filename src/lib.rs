@@ -21,10 +21,12 @@
 //!    over them).
 //! 4. Front door: `gateway` (host map, access, admission, the `S3` implementation, the
 //!    pass-through route, control-plane uploads).
-//! 5. Services on the gateway: `website`, `control`.
+//! 5. Services on the gateway: `acme` (domain ownership proofs and ACME certificates),
+//!    `website`, `control`.
 //! 6. Interfaces: `api` (REST API and console).
 //! 7. Assembly: `config`, `server`.
 
+pub mod acme;
 pub mod api;
 pub mod backend;
 pub mod config;

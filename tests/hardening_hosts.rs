@@ -213,7 +213,7 @@ async fn users_cannot_link_the_endpoints_own_host_names() {
     );
     assert_eq!(
         rec["domainStatus"],
-        json!([{"domain": "assets.example.test", "active": true}])
+        json!([{"domain": "assets.example.test", "active": true, "status": "active"}])
     );
     assert_error(
         &api.link(&api.token, &roots, "assets.example.test").await,

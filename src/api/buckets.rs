@@ -68,17 +68,92 @@ pub struct ContainerView {
     pub console_address: Option<String>,
 }
 
-/// Whether a linked domain routes to its bucket, and why not.
+/// Whether a linked domain routes to its bucket, and why not; its ownership proof and its
+/// certificate.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DomainStatus {
     pub domain: String,
+    /// The domain routes to the bucket.
     pub active: bool,
-    /// `ReservedDomain` when the name is reserved.
+    /// `pending` (ownership not proven: it does not route), `verified` (it routes; its
+    /// certificate is not issued yet), `active` (it routes, with its certificate when ACME is
+    /// enabled), `reserved` (it never routes).
+    pub status: &'static str,
+    /// `ReservedDomain`, `OwnershipNotProven` or `CertificateNotIssued` when not `active`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What to publish to prove ownership, when a proof is required.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<VerificationView>,
+    /// The ACME certificate, when ACME is enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<crate::acme::CertStatus>,
+}
+
+/// The ownership proof of a linked domain.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerificationView {
+    /// `dns` or `http`.
+    pub method: &'static str,
+    /// `dns`: the TXT record's name; `http`: the URL that must answer the token.
+    pub record: String,
+    pub token: String,
+    pub verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<String>,
+}
+
+fn domain_status(r: crate::control::DomainReport) -> DomainStatus {
+    use crate::acme::{CertPhase, VerifyMethod};
+    let verification = r.proof.as_ref().and_then(|p| {
+        let (method, record) = match r.method {
+            VerifyMethod::None => return None,
+            VerifyMethod::Dns => ("dns", crate::acme::txt_name(&r.domain)),
+            VerifyMethod::Http => (
+                "http",
+                format!("http://{}{}{}", r.domain, crate::acme::PROOF_PATH, p.token),
+            ),
+        };
+        Some(VerificationView {
+            method,
+            record,
+            token: p.token.clone(),
+            verified: p.verified.is_some(),
+            verified_at: p.verified.map(rfc3339),
+        })
+    });
+    let cert_missing = r
+        .certificate
+        .as_ref()
+        .is_some_and(|c| c.not_after.is_none() || c.state == CertPhase::Pending);
+    let (status, error, message) = if let Some(why) = r.reserved {
+        ("reserved", Some("ReservedDomain"), Some(why))
+    } else if !r.proven {
+        let why = r
+            .proof
+            .as_ref()
+            .and_then(|p| p.message.clone())
+            .unwrap_or_else(|| "waiting for the ownership proof (see verification)".to_owned());
+        ("pending", Some("OwnershipNotProven"), Some(why))
+    } else if cert_missing {
+        let why = r.certificate.as_ref().and_then(|c| c.reason.clone());
+        ("verified", Some("CertificateNotIssued"), why)
+    } else {
+        ("active", None, None)
+    };
+    DomainStatus {
+        domain: r.domain,
+        active: status == "active" || status == "verified",
+        status,
+        error,
+        message,
+        verification,
+        certificate: r.certificate,
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -105,10 +180,11 @@ pub fn rfc3339(ms: UnixMillis) -> String {
 }
 
 pub fn view(
-    gateway: &crate::gateway::Gateway,
+    control: &crate::control::Control,
     rec: &BucketRecord,
     usage: Option<UsageRecord>,
 ) -> BucketView {
+    let gateway = control.gateway();
     let (status, status_message) = gateway.backends().status(rec);
     let bind = gateway.backends().containers.config().bind_address;
     let addr = |port: u16| std::net::SocketAddr::new(bind, port).to_string();
@@ -140,16 +216,10 @@ pub fn view(
         versioning: rec.versioning.clone(),
         encryption: rec.encryption.clone(),
         domains: rec.domains.clone(),
-        domain_status: gateway
-            .registry()
-            .domain_refusals(rec)
+        domain_status: control
+            .domain_reports(rec)
             .into_iter()
-            .map(|(domain, why)| DomainStatus {
-                domain,
-                active: why.is_none(),
-                error: why.as_ref().map(|_| "ReservedDomain"),
-                message: why,
-            })
+            .map(domain_status)
             .collect(),
         grants: rec
             .grants
@@ -173,9 +243,8 @@ pub fn view(
 }
 
 fn with_usage(state: &ApiState, rec: &BucketRecord) -> ApiResult<BucketView> {
-    let gateway = state.control.gateway();
-    let usage = gateway.registry().usage(&rec.name)?;
-    Ok(view(gateway, rec, Some(usage)))
+    let usage = state.control.gateway().registry().usage(&rec.name)?;
+    Ok(view(&state.control, rec, Some(usage)))
 }
 
 /// How to reach a new bucket over S3.

@@ -233,7 +233,7 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
             .resp(err("403", "QuotaExceeded"))),
         ("delete", "/api/buckets/{name}/uploads/{uploadId}", Op::new("abortUpload", "Abort a multipart upload and drop its parts").params(vec![b(), up(), key_query()])
             .resp(ok("204", "Aborted", None))),
-        ("post", "/api/buckets/{name}/domain", Op::new("linkDomain", "Link a host name to the bucket (served as a website)").params(vec![b()])
+        ("post", "/api/buckets/{name}/domain", Op::new("linkDomain", "Link a host name to the bucket (served as a website); with [domains] verify it routes once its ownership is proven, with [acme] it gets a certificate").params(vec![b()])
             .body("DomainLink", true)
             .resp(ok("200", "The bucket", Some("Bucket")))
             .resp(err("409", "DomainInUse: linked to another bucket"))
@@ -272,10 +272,26 @@ fn schemas() -> Value {
     let bucket_name = json!({"type": "string", "minLength": 3, "maxLength": 63,
         "pattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
         "description": "S3 DNS-compatible name, unique per gateway"});
-    let domain_status = json!({"type": "array", "description": "Each linked domain and whether it routes (a link made before its name became reserved does not)",
-        "items": {"type": "object", "required": ["domain", "active"], "properties": {
+    let domain_status = json!({"type": "array", "description": "Each linked domain: whether it routes (a reserved name or a domain whose ownership is not proven does not), its ownership proof and its ACME certificate",
+        "items": {"type": "object", "required": ["domain", "active", "status"], "properties": {
             "domain": s("string"), "active": s("boolean"),
-            "error": {"type": "string", "enum": ["ReservedDomain"]}, "message": s("string")}}});
+            "status": {"type": "string", "enum": ["pending", "verified", "active", "reserved"],
+                "description": "pending: ownership not proven (does not route); verified: routes, certificate not issued yet; active: routes (with its certificate when ACME is enabled); reserved: never routes"},
+            "error": {"type": "string", "enum": ["ReservedDomain", "OwnershipNotProven", "CertificateNotIssued"]},
+            "message": s("string"),
+            "verification": {"type": "object", "required": ["method", "record", "token", "verified"], "properties": {
+                "method": {"type": "string", "enum": ["dns", "http"]},
+                "record": {"type": "string", "description": "dns: the TXT record to publish (_bucketgate-challenge.<domain>) with the token as its value; http: the URL that must answer the token"},
+                "token": s("string"), "verified": s("boolean"), "verifiedAt": s("string")}},
+            "certificate": {"type": "object", "required": ["state", "failures", "ordering"], "properties": {
+                "state": {"type": "string", "enum": ["pending", "valid", "failed"]},
+                "reason": {"type": "string", "description": "why the last order failed, or what the certificate waits for"},
+                "notAfter": {"type": "integer", "description": "expiry of the served certificate, Unix seconds"},
+                "serial": {"type": "string", "description": "serial number of the served certificate, hex"},
+                "renewAt": {"type": "integer", "description": "Unix seconds"},
+                "retryAt": {"type": "integer", "description": "next attempt after a failure, Unix seconds"},
+                "failures": {"type": "integer", "description": "orders failed in a row"},
+                "ordering": s("boolean")}}}}});
     // Free text: no control characters (C0, DEL, C1).
     let text_pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
     let text = json!({"type": "string", "pattern": text_pattern});

@@ -90,8 +90,41 @@ pub fn print_bucket(b: &Value) {
         ("quota size", human_bytes(&b["maxSizeBytes"])),
         ("quota objects", text(&b["maxObjects"])),
         ("domains", domains.join(", ")),
+        ("domain status", domain_lines(&b["domainStatus"])),
         ("created", text(&b["createdAt"])),
     ]);
+}
+
+/// Each linked domain's state on one line: routing, what its ownership proof needs, and its
+/// certificate.
+fn domain_lines(statuses: &Value) -> String {
+    let lines: Vec<String> = items(statuses)
+        .map(|d| {
+            let mut line = format!("{}: {}", text(&d["domain"]), text(&d["status"]));
+            let v = &d["verification"];
+            if v["verified"] == Value::Bool(false) {
+                let what = if v["method"] == "dns" {
+                    format!("publish TXT {} = {}", text(&v["record"]), text(&v["token"]))
+                } else {
+                    format!("{} must answer {}", text(&v["record"]), text(&v["token"]))
+                };
+                line.push_str(&format!(" ({what})"));
+            }
+            if !d["message"].is_null() {
+                line.push_str(&format!(" - {}", text(&d["message"])));
+            }
+            let c = &d["certificate"];
+            if !c.is_null() {
+                line.push_str(&format!(", certificate {}", text(&c["state"])));
+            }
+            line
+        })
+        .collect();
+    if lines.is_empty() {
+        "-".to_owned()
+    } else {
+        lines.join("; ")
+    }
 }
 
 pub fn print_stats(s: &Value) {

@@ -4,8 +4,25 @@
 use std::sync::Arc;
 
 use super::{Actor, Control, control_error};
+use crate::acme::{CertStatus, VerifyMethod};
 use crate::error::{Error, Result};
-use crate::meta::BucketRecord;
+use crate::meta::{BucketRecord, DomainProof};
+
+/// One linked domain as the control plane knows it.
+#[derive(Debug, Clone)]
+pub struct DomainReport {
+    pub domain: String,
+    /// Why the name is reserved (it never routes).
+    pub reserved: Option<String>,
+    /// How ownership is proven (`none`: it is not asked).
+    pub method: VerifyMethod,
+    /// The ownership proof, when one is recorded.
+    pub proof: Option<DomainProof>,
+    /// Ownership is proven, or no proof is required.
+    pub proven: bool,
+    /// The certificate, when ACME is enabled.
+    pub certificate: Option<CertStatus>,
+}
 
 /// A domain the link check refused, as the API's error.
 fn domain_refused(r: crate::hosts::Refusal) -> Error {
@@ -29,7 +46,11 @@ impl Control {
             .check_link(host)
             .map_err(domain_refused)?;
         self.bucket(actor, name)?;
-        registry.link_domain(name, host).await
+        let rec = registry.link_domain(name, host).await?;
+        if let Some(acme) = &self.acme {
+            acme.kick();
+        }
+        Ok(rec)
     }
 
     /// Unlinks one domain of a bucket, or all of them (`host == None`).
@@ -46,7 +67,37 @@ impl Control {
             Some(h) => vec![crate::hosts::normalize_domain(h).map_err(domain_refused)?],
             None => rec.domains.clone(),
         };
-        self.gateway.registry().unlink_domains(name, doomed).await
+        let rec = self.gateway.registry().unlink_domains(name, doomed).await?;
+        if let Some(acme) = &self.acme {
+            // Its certificate stops being served at the next pass: now.
+            acme.kick();
+        }
+        Ok(rec)
+    }
+
+    /// Where each of a bucket's linked domains stands: reserved, ownership proof, certificate.
+    pub fn domain_reports(&self, rec: &BucketRecord) -> Vec<DomainReport> {
+        let registry = self.gateway.registry();
+        let method = self
+            .acme
+            .as_ref()
+            .map_or(VerifyMethod::None, |a| a.domains_config().verify);
+        registry
+            .domain_refusals(rec)
+            .into_iter()
+            .map(|(domain, reserved)| {
+                let proof = registry.proof(&domain).ok().flatten();
+                let certificate = self.acme.as_ref().and_then(|a| a.cert_status(&domain));
+                DomainReport {
+                    proven: registry.proven(&domain),
+                    domain,
+                    reserved,
+                    method,
+                    proof,
+                    certificate,
+                }
+            })
+            .collect()
     }
 
     /// The bucket linked to `host`, if any.

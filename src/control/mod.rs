@@ -4,6 +4,7 @@
 
 mod buckets;
 mod domains;
+pub use domains::DomainReport;
 pub mod history;
 mod keys;
 mod users;
@@ -266,11 +267,23 @@ pub fn check_text(field: &str, v: Option<&str>) -> Result<()> {
 /// The control plane over one gateway.
 pub struct Control {
     gateway: Arc<Gateway>,
+    /// Ownership proofs and certificates of linked domains.
+    acme: Option<Arc<crate::acme::Manager>>,
 }
 
 impl Control {
     pub fn new(gateway: Arc<Gateway>) -> Self {
-        Self { gateway }
+        Self {
+            gateway,
+            acme: None,
+        }
+    }
+
+    /// Reports (and is told about new links to) the domains' proofs and certificates.
+    #[must_use]
+    pub fn with_acme(mut self, acme: Arc<crate::acme::Manager>) -> Self {
+        self.acme = Some(acme);
+        self
     }
 
     pub fn gateway(&self) -> &Arc<Gateway> {

@@ -50,6 +50,14 @@ pub const SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("settings
 pub const STATS_HISTORY: TableDefinition<(&str, u8, u64), &[u8]> =
     TableDefinition::new("stats_history_v1");
 
+/// Linked host → [`DomainProof`] (JSON): the ownership token and whether it was proven.
+pub const DOMAIN_PROOFS: TableDefinition<&str, &[u8]> = TableDefinition::new("domain_proofs_v1");
+/// Host → certificate issued by ACME (JSON, private key sealed with the master key); written
+/// by `acme`.
+pub const ACME_CERTS: TableDefinition<&str, &[u8]> = TableDefinition::new("acme_certs_v1");
+/// ACME directory URL → the account's credentials, sealed with the master key.
+pub const ACME_ACCOUNTS: TableDefinition<&str, &str> = TableDefinition::new("acme_accounts_v1");
+
 const TABLE_VERSIONS: &[(&str, u32)] = &[
     ("buckets", 1),
     ("access_keys", 1),
@@ -64,6 +72,9 @@ const TABLE_VERSIONS: &[(&str, u32)] = &[
     ("port_leases", 1),
     ("settings", 1),
     ("stats_history", 1),
+    ("domain_proofs", 1),
+    ("acme_certs", 1),
+    ("acme_accounts", 1),
 ];
 
 /// Handle to the metadata database; cheap to clone.
@@ -107,6 +118,9 @@ impl Store {
             txn.open_table(PORT_LEASES)?;
             txn.open_table(SETTINGS)?;
             txn.open_table(STATS_HISTORY)?;
+            txn.open_table(DOMAIN_PROOFS)?;
+            txn.open_table(ACME_CERTS)?;
+            txn.open_table(ACME_ACCOUNTS)?;
         }
         txn.commit()?;
         let db = Arc::new(db);

@@ -379,3 +379,33 @@ pub struct PartRecord {
     pub checksums: Checksums,
     pub segments: Vec<Segment>,
 }
+
+/// Proof that whoever linked a domain controls it (`[domains] verify`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainProof {
+    /// The bucket the domain was linked to when the token was made.
+    pub bucket: String,
+    /// The value the `_bucketgate-challenge.<domain>` TXT record must carry.
+    pub token: String,
+    /// When the proof was accepted; `None` while pending.
+    #[serde(default)]
+    pub verified: Option<UnixMillis>,
+    /// Why the last check failed, while pending.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// A certificate issued by ACME for one host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssuedCert {
+    /// PEM chain, leaf first.
+    pub chain_pem: String,
+    /// PEM private key, sealed with the master key.
+    pub key_sealed: String,
+    /// Validity of the leaf, Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+    /// Serial number of the leaf, hex.
+    pub serial: String,
+    pub issued: UnixMillis,
+}

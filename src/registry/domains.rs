@@ -18,10 +18,10 @@ pub(super) fn unlink_all_in(txn: &WriteTransaction, bucket: &str) -> Result<()> 
         .filter(|(_, b)| b.value() == bucket)
         .map(|(h, _)| h.value().to_owned())
         .collect();
-    for h in mine {
+    for h in &mine {
         domains.remove(h.as_str())?;
     }
-    Ok(())
+    super::proofs::remove_in(txn, &mine)
 }
 
 /// Stores a changed record inside a transaction: the bucket must still exist.
@@ -69,6 +69,9 @@ impl Registry {
             return None;
         }
         let linked = self.domain_owner(host).ok().flatten()?;
+        if !self.proven(host) {
+            return None;
+        }
         self.cached(&linked)
     }
 
@@ -122,6 +125,7 @@ impl Registry {
         }
         rec.updated = crate::meta::now_millis();
         let stored = rec.clone();
+        let required = self.proof_required;
         self.store
             .write(move |txn| {
                 {
@@ -137,6 +141,7 @@ impl Registry {
                     }
                     domains.insert(host.as_str(), stored.name.as_str())?;
                 }
+                super::proofs::ensure_in(txn, &host, &stored.name, required)?;
                 store_record(txn, &stored)
             })
             .await?;
@@ -159,14 +164,19 @@ impl Registry {
             .write(move |txn| {
                 {
                     let mut domains = txn.open_table(DOMAINS)?;
+                    let mut mine = Vec::new();
                     for h in &hosts {
                         if domains
                             .get(h.as_str())?
                             .is_some_and(|v| v.value() == stored.name)
                         {
-                            domains.remove(h.as_str())?;
+                            mine.push(h.clone());
                         }
                     }
+                    for h in &mine {
+                        domains.remove(h.as_str())?;
+                    }
+                    super::proofs::remove_in(txn, &mine)?;
                 }
                 store_record(txn, &stored)
             })

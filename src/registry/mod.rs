@@ -1,11 +1,12 @@
 //! The bucket registry: bucket records (redb is the source of truth, a map in memory saves a
 //! read per request), the domains linked to them, and their usage rows.
 //!
-//! The only writer of the `BUCKETS`, `DOMAINS` and `USAGE` tables. The embedded backend's
+//! The only writer of the `BUCKETS`, `DOMAINS`, `DOMAIN_PROOFS` and `USAGE` tables. The embedded backend's
 //! commits change usage (and delete a bucket's rows) inside their own transactions through the
 //! helpers in [`rows`], so an object and the usage it adds commit together.
 
 mod domains;
+mod proofs;
 pub mod rows;
 
 use std::collections::HashMap;
@@ -23,6 +24,8 @@ pub struct Registry {
     buckets: RwLock<HashMap<String, Arc<BucketRecord>>>,
     /// Names that never route to a bucket by a linked domain.
     reserved: Arc<ReservedHosts>,
+    /// Linked domains route only once their ownership is proven (`[domains] verify`).
+    proof_required: bool,
 }
 
 fn no_such_bucket() -> Error {
@@ -46,7 +49,15 @@ impl Registry {
             store,
             buckets: RwLock::new(records),
             reserved,
+            proof_required: false,
         })
+    }
+
+    /// Requires (or not) an ownership proof before a linked domain routes.
+    #[must_use]
+    pub fn requiring_proof(mut self, required: bool) -> Self {
+        self.proof_required = required;
+        self
     }
 
     pub fn store(&self) -> &Store {

@@ -51,9 +51,10 @@ pub(super) fn handle_metrics<B>(
         );
         return resp;
     }
-    let body = app
+    let mut body = app
         .metrics
         .render(app.gateway.registry().count(), &app.gateway.counters);
+    body.push_str(&app.acme.render_metrics());
     text_response(StatusCode::OK, "text/plain; version=0.0.4", body)
 }
 

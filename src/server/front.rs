@@ -46,8 +46,17 @@ impl S3Ctx {
     }
 }
 
-/// The S3 listener: websites, CORS preflights, then the s3s service.
-pub(super) async fn handle_s3(app: &App, mut req: Request<Incoming>) -> Response<s3s::Body> {
+/// The S3 listener (`secure`: its HTTPS side): ACME challenges and ownership proofs, websites
+/// (redirected to HTTPS when asked), CORS preflights, then the s3s service.
+pub(super) async fn handle_s3(
+    app: &App,
+    mut req: Request<Incoming>,
+    secure: bool,
+) -> Response<s3s::Body> {
+    // Answered before any bucket routing: a challenge must work for a domain not routing yet.
+    if let Some(resp) = super::https::well_known(app, &req) {
+        return resp;
+    }
     // Where the request goes, parsed once; the pass-through route reads it back.
     let (target, website) = app.hosts.target(&req);
     let ctx = S3Ctx::of(&req, &target);
@@ -55,9 +64,18 @@ pub(super) async fn handle_s3(app: &App, mut req: Request<Incoming>) -> Response
     // A website host serves its bucket as a website; signed requests (a presigned URL on the
     // bucket's own domain) go to the S3 API, which maps the host to the bucket.
     if let Some(bucket) = website.filter(|_| !crate::request::is_signed(&req)) {
-        let resp =
+        let host = super::https::request_host(&req);
+        if !secure && let Some(resp) = super::https::redirect(app, &host, req.uri()) {
+            app.metrics
+                .record(resp.status().as_u16(), elapsed_micros(ctx.started));
+            return resp;
+        }
+        let mut resp =
             crate::website::serve(&app.gateway, &bucket, &ctx.method, &ctx.path, req.headers())
                 .await;
+        if secure {
+            super::https::add_hsts(app, &host, resp.headers_mut());
+        }
         app.metrics
             .record(resp.status().as_u16(), elapsed_micros(ctx.started));
         return resp;

@@ -43,6 +43,7 @@ pub(super) async fn accept_loop(
         .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs.max(1)));
     let handshake_timeout = Duration::from_secs(limits.header_read_timeout_secs.max(1));
     let body_idle = Duration::from_secs(limits.body_idle_timeout_secs.max(1));
+    let secure = tls.is_some();
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -78,7 +79,7 @@ pub(super) async fn accept_loop(
             async move {
                 let _busy = busy;
                 Ok::<_, Infallible>(match kind {
-                    Listener::S3 => handle_s3(&app, req).await,
+                    Listener::S3 => handle_s3(&app, req, secure).await,
                     Listener::Admin => handle_admin(&app, req).await,
                     Listener::Metrics => handle_metrics(&app, &req, false),
                 })
@@ -101,6 +102,13 @@ pub(super) async fn accept_loop(
                 }
                 Some(acceptor) => {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream))
+                            if tls_stream.get_ref().1.alpn_protocol()
+                                == Some(crate::tls::ACME_TLS_ALPN) =>
+                        {
+                            // A TLS-ALPN-01 validation ends with the handshake (RFC 8737).
+                            Ok(())
+                        }
                         Ok(Ok(tls_stream)) => {
                             let io = ConnIo::new(tls_stream, handshake_timeout, body_idle);
                             let conn = builder

@@ -10,6 +10,7 @@
 
 mod admin;
 mod front;
+mod https;
 mod listen;
 mod root;
 
@@ -50,6 +51,9 @@ pub enum StartError {
     /// TLS configuration that cannot be used.
     #[error("{0}")]
     Tls(String),
+    /// `[acme]` or `[domains]` configuration that cannot be used.
+    #[error("{0}")]
+    Acme(String),
     /// Backend configuration (`[remote]`, `[container]`, `default_backend`) that cannot be used.
     #[error("{0}")]
     Backend(String),
@@ -76,6 +80,10 @@ pub struct App {
     metrics: Arc<Metrics>,
     api: axum::Router,
     tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Ownership proofs and ACME certificates of linked domains.
+    acme: Arc<crate::acme::Manager>,
+    /// Port of the HTTPS listener, once serving (HTTP → HTTPS redirects).
+    https_port: Option<u16>,
     pub root: RootCredentials,
     /// The admin token of the control-plane API, and whether this start generated it.
     pub admin_token: (String, bool),
@@ -94,6 +102,9 @@ impl App {
         admin_token_env: Option<String>,
     ) -> Result<Self, StartError> {
         let mut config = config;
+        // Clients that take the process-wide rustls provider (the ACME client) must find one,
+        // whichever crypto features the dependency graph enables: ours is ring.
+        let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
         // Every Host comparison is made on canonical names (lower case, no trailing dot).
         for base in [&mut config.base_domain, &mut config.website_base_domain] {
             *base = crate::hosts::canonical(base).into_owned();
@@ -120,7 +131,9 @@ impl App {
                 "default_backend = \"remote\" needs a [remote] section".into(),
             ));
         }
-        let registry = Arc::new(Registry::open(store.clone(), reserved)?);
+        let proof_required = check_acme(&config)?;
+        let registry =
+            Arc::new(Registry::open(store.clone(), reserved)?.requiring_proof(proof_required));
         registry.warn_reserved_links()?;
         let containers = crate::backend::container::Containers::open(
             config.container.clone(),
@@ -143,6 +156,13 @@ impl App {
             default_backend: config.default_backend,
             tmp_dir: dir.join("tmp"),
         }));
+        let issued = Arc::new(crate::tls::CertTable::default());
+        let acme = crate::acme::Manager::open(
+            (config.acme.clone(), config.domains.clone()),
+            registry.clone(),
+            master.clone(),
+            issued.clone(),
+        )?;
         let hosts = Arc::new(HostMap::new(
             &config.base_domain,
             &config.website_base_domain,
@@ -168,7 +188,9 @@ impl App {
         ))));
         let admin_token = load_admin_token(config.admin_token.clone(), admin_token_env, dir)?;
         let api = crate::api::router(crate::api::ApiState {
-            control: Arc::new(crate::control::Control::new(gateway.clone())),
+            control: Arc::new(
+                crate::control::Control::new(gateway.clone()).with_acme(acme.clone()),
+            ),
             admin_token: Arc::from(admin_token.0.as_str()),
             s3_endpoint: Arc::from(
                 config
@@ -190,11 +212,13 @@ impl App {
         let tls = config
             .tls
             .as_ref()
-            .map(crate::tls::acceptor)
+            .map(|t| crate::tls::acceptor(t, issued.clone()))
             .transpose()
             .map_err(|e| StartError::Tls(e.to_string()))?;
         Ok(Self {
             tls,
+            acme,
+            https_port: None,
             s3: builder.build(),
             gateway,
             hosts,
@@ -224,6 +248,10 @@ impl App {
         shutdown: impl Future<Output = ()>,
     ) {
         let metrics_listener = self.metrics_listener.take();
+        self.https_port = tls
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port());
         let app = Arc::new(self);
         crate::backend::container::lifecycle::spawn_background(
             app.gateway.backends().containers.clone(),
@@ -233,6 +261,7 @@ impl App {
             app.config.limits.abandoned_upload_secs,
             app.config.limits.upload_sweep_interval_secs,
         );
+        let acme_task = app.acme.spawn();
         let sampler = crate::control::history::spawn_sampler(
             app.gateway.clone(),
             Duration::from_secs(app.config.stats.sample_secs.max(1)),
@@ -279,6 +308,7 @@ impl App {
             let _ = t.await;
         }
         sampler.abort();
+        acme_task.abort();
     }
 }
 
@@ -289,6 +319,18 @@ impl s3s::host::S3Host for HostRef {
     fn parse_host_header<'a>(&'a self, host: &'a str) -> s3s::S3Result<s3s::host::VirtualHost<'a>> {
         self.0.parse_host_header(host)
     }
+}
+
+/// Refuses `[acme]` settings that cannot work; returns whether linked domains must prove
+/// ownership (`[domains] verify`).
+fn check_acme(config: &Config) -> Result<bool, StartError> {
+    config.acme.check().map_err(StartError::Acme)?;
+    if config.acme.enabled && config.tls.is_none() {
+        return Err(StartError::Acme(
+            "[acme] enabled needs a [tls] listener to serve the certificates".into(),
+        ));
+    }
+    Ok(config.domains.verify != crate::acme::VerifyMethod::None)
 }
 
 /// The names no bucket may link, from the endpoint names in `config`.

@@ -61,6 +61,8 @@ pub struct TestServer {
     pub startup_lines: Vec<String>,
     /// A program (and its arguments) the binary runs under, e.g. `strace -f -o FILE`.
     wrapper: Vec<String>,
+    /// `--listen` of the S3 listener (`127.0.0.1:0` unless a test needs a known port).
+    listen: String,
 }
 
 impl TestServer {
@@ -85,6 +87,17 @@ impl TestServer {
     /// Starts a server with an optional config file, extra environment for the child and an
     /// optional wrapper program; every constructor ends here.
     async fn start_inner(toml: Option<&str>, env: &[(&str, &str)], wrapper: &[&str]) -> TestServer {
+        let mut server = Self::start_inner_unspawned(toml, env, wrapper);
+        server.spawn().await;
+        server
+    }
+
+    /// The server [`TestServer::start_inner`] starts, not started yet.
+    fn start_inner_unspawned(
+        toml: Option<&str>,
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+    ) -> TestServer {
         let root = tempfile::Builder::new()
             .prefix("bucketgate-it-")
             .tempdir()
@@ -106,11 +119,11 @@ impl TestServer {
                 .collect(),
             startup_lines: Vec::new(),
             wrapper: wrapper.iter().map(|w| w.to_string()).collect(),
+            listen: "127.0.0.1:0".to_owned(),
         };
         if let Some(t) = toml {
             server.rewrite_config(t);
         }
-        server.spawn().await;
         server
     }
 
@@ -148,7 +161,7 @@ impl TestServer {
         }
         cmd.arg("--data-dir")
             .arg(&data_dir)
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args(["--listen", &self.listen, "--admin-listen", "127.0.0.1:0"])
             .args(["--base-domain", BASE_DOMAIN, "--region", REGION])
             .env("BUCKETGATE_ROOT_ACCESS_KEY", ROOT_ACCESS_KEY)
             .env("BUCKETGATE_ROOT_SECRET_KEY", ROOT_SECRET_KEY)
@@ -1172,6 +1185,17 @@ impl TestServer {
                     .trim()
                     .to_owned()
             })
+    }
+}
+
+impl TestServer {
+    /// [`TestServer::start_with_config`] with the S3 listener on `listen` (a port an ACME
+    /// server validates against); restarts keep it.
+    pub async fn start_with_config_listen(toml: &str, listen: SocketAddr) -> TestServer {
+        let mut server = Self::start_inner_unspawned(Some(toml), &[], &[]);
+        server.listen = listen.to_string();
+        server.spawn().await;
+        server
     }
 }
 

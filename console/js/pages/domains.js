@@ -41,7 +41,8 @@ export async function domainsTab({ panel, bucket, state }) {
         } }, 'Unlink')),
       h('p.small.muted', 'Create this DNS record at your DNS provider:'),
       h('table.table.dns', h('thead', h('tr', h('th', 'Type'), h('th', 'Name'), h('th', 'Value'))),
-        h('tbody', h('tr', h('td', recordType(target)), h('td.mono', d), h('td.mono', target)))),
+        h('tbody', h('tr', h('td', recordType(target)), h('td.mono', d), h('td.mono', target)), proofRow(bucket, d))),
+      certificateLine(bucket, d),
       copyRow('Website URL', `${scheme}//${d}${port}/`),
       h('p.small.muted', 'Check it: ', h('code', `curl -I ${scheme}//${d}${port}/`)))))
     : emptyState('globe', 'No domains linked', 'Link a host name to serve this bucket as a website at your own domain.');
@@ -59,6 +60,21 @@ function answers(bucket, d) {
   if (info && !info.active) return h('span.domain-status', { dataset: { active: 'false' } }, badge(`inactive · ${info.error || 'refused'}`, 'warn'), info.message ? h('small.muted', ` ${info.message}`) : null);
   const label = bucket.publicRead ? 'active' : 'active · private';
   return h('span.domain-status', { dataset: { active: 'true' } }, badge(label, bucket.publicRead ? 'ok' : 'warn'));
+}
+
+/** The TXT record that proves ownership of `d`, while the gateway waits for it. */
+function proofRow(bucket, d) {
+  const v = (bucket.domainStatus || []).find((x) => x.domain === d)?.verification;
+  if (!v || v.verified || v.method !== 'dns') return null;
+  return h('tr', { dataset: { proof: 'txt' } }, h('td', 'TXT'), h('td.mono', v.record), h('td.mono', v.token));
+}
+
+/** The host's HTTPS certificate from the gateway's ACME client, when it has one. */
+function certificateLine(bucket, d) {
+  const c = (bucket.domainStatus || []).find((x) => x.domain === d)?.certificate;
+  if (!c) return null;
+  const until = c.notAfter ? ` until ${new Date(c.notAfter * 1000).toISOString().slice(0, 10)}` : '';
+  return h('p.small.muted', { dataset: { certificate: c.state } }, `HTTPS certificate: ${c.state}${until}${c.reason ? ` (${c.reason})` : ''}`);
 }
 
 /** A for an IPv4 address, AAAA for IPv6, CNAME for a host name. */

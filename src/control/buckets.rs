@@ -83,7 +83,8 @@ impl Control {
         };
         rec.public_read = req.public_read.unwrap_or(false);
         rec.public_list = req.public_list.unwrap_or(false);
-        rec.versioning = req.versioning.map(versioning_status);
+        // Versioning off at creation is the unversioned state, not "suspended".
+        rec.versioning = req.versioning.filter(|on| *on).map(versioning_status);
         rec.encryption = req.encryption;
         self.gateway.backends().create(rec).await
     }
@@ -208,7 +209,17 @@ fn apply_patch(rec: &mut BucketRecord, patch: BucketPatch) -> Result<()> {
         rec.public_list = v;
     }
     if let Some(v) = patch.versioning {
-        rec.versioning = Some(versioning_status(v));
+        if !v && rec.object_lock.is_some() {
+            return Err(crate::error::Error::custom(
+                "InvalidBucketState",
+                http::StatusCode::CONFLICT,
+                "versioning cannot be suspended on a bucket with object lock",
+            ));
+        }
+        // Turning off versioning that was never on leaves the bucket unversioned.
+        if v || rec.versioning.is_some() {
+            rec.versioning = Some(versioning_status(v));
+        }
     }
     if let Some(v) = patch.encryption {
         rec.encryption = v;

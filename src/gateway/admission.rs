@@ -19,8 +19,8 @@ impl Gateway {
         })
     }
 
-    /// Admits a write that stores `key`: one more object, unless the key already exists and
-    /// the bucket is at its object limit (an overwrite or an in-place metadata copy adds no
+    /// Admits a write that stores `key`: one more object, unless the key already exists in an
+    /// unversioned bucket at its object limit (an overwrite or an in-place metadata copy adds no
     /// object, so it is admitted with zero). The key is looked up only when the count refuses
     /// it. A key deleted between this look-up and the commit can still add one object past
     /// the limit: a documented, bounded race (one object per such overwrite).
@@ -30,10 +30,14 @@ impl Gateway {
         key: &str,
         need: Need,
     ) -> S3Result<Option<Reservation>> {
+        // In a versioned bucket every write adds a version, which counts as an object.
         let refused = match self.admit(bucket, need, 1) {
             Err(e)
                 if e.code().as_str() == "QuotaExceeded"
-                    && self.registry().resolve(bucket)?.quota.max_objects.is_some() =>
+                    && self.registry().resolve(bucket).is_ok_and(|r| {
+                        r.quota.max_objects.is_some()
+                            && r.versioning_state() == crate::meta::Versioning::Unversioned
+                    }) =>
             {
                 e
             }

@@ -12,6 +12,7 @@ pub mod host;
 pub mod passthrough;
 mod s3;
 mod upload;
+mod versioning;
 
 pub use admission::{CopySourceHead, copy_range_len};
 

@@ -18,6 +18,13 @@ use crate::policy::{Need, Principal, SharedReservation, authorize};
 use crate::s3util::{check_metadata_bytes, metadata_bytes, tagging_header_bytes, to_timestamp};
 
 impl Gateway {
+    /// Whether the caller may bypass governance retention in `bucket` (its owner only).
+    fn may_bypass<T>(&self, req: &S3Request<T>, bucket: &str) -> S3Result<bool> {
+        let who = self.caller(req)?;
+        let rec = self.registry().resolve(bucket)?;
+        Ok(super::versioning::may_bypass(&who, &rec))
+    }
+
     /// The backend serving a bucket, or `NoSuchBucket`.
     fn route(&self, bucket: &str) -> S3Result<BackendRef<'_>> {
         let rec = self.registry().resolve(bucket)?;
@@ -113,7 +120,18 @@ gateway_s3_impl! {
                     self.region
                 ));
             }
-            let record = self.backends.new_record(&name, &caller, self.default_backend, &self.region, None)?;
+            let mut record = self.backends.new_record(&name, &caller, self.default_backend, &self.region, None)?;
+            if req.input.object_lock_enabled_for_bucket == Some(true) {
+                if record.backend != crate::meta::BackendKind::Embedded {
+                    return Err(s3_error!(
+                        InvalidRequest,
+                        "Object lock is offered on embedded buckets only"
+                    ));
+                }
+                // Object lock needs versioning, and keeps it on.
+                record.object_lock = Some(crate::meta::ObjectLockConfig::default());
+                record.versioning = Some("Enabled".to_owned());
+            }
             let record = self.backends.create(record).await?;
             tracing::info!(bucket = %name, backend = ?record.backend, "bucket created");
             Ok(S3Response::new(CreateBucketOutput {
@@ -325,6 +343,61 @@ gateway_s3_impl! {
             self.route(&req.input.bucket)?.s3().put_object(req).await
         }
 
+        async fn put_bucket_versioning(
+            &self,
+            req: S3Request<PutBucketVersioningInput>,
+        ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+            self.put_versioning(req).await?;
+            Ok(S3Response::new(PutBucketVersioningOutput::default()))
+        }
+
+        async fn get_bucket_versioning(
+            &self,
+            req: S3Request<GetBucketVersioningInput>,
+        ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+            Ok(S3Response::new(self.get_versioning(&req.input.bucket)?))
+        }
+
+        async fn put_object_lock_configuration(
+            &self,
+            req: S3Request<PutObjectLockConfigurationInput>,
+        ) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+            self.put_lock_config(req).await?;
+            Ok(S3Response::new(PutObjectLockConfigurationOutput::default()))
+        }
+
+        async fn get_object_lock_configuration(
+            &self,
+            req: S3Request<GetObjectLockConfigurationInput>,
+        ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+            let conf = self.get_lock_config(&req.input.bucket)?;
+            Ok(S3Response::new(GetObjectLockConfigurationOutput { object_lock_configuration: Some(conf) }))
+        }
+
+        async fn delete_object(&self, mut req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+            if req.input.bypass_governance_retention == Some(true) && !self.may_bypass(&req, &req.input.bucket)? {
+                req.input.bypass_governance_retention = None;
+            }
+            self.route(&req.input.bucket)?.s3().delete_object(req).await
+        }
+
+        async fn delete_objects(&self, mut req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+            if req.input.bypass_governance_retention == Some(true) && !self.may_bypass(&req, &req.input.bucket)? {
+                req.input.bypass_governance_retention = None;
+            }
+            self.route(&req.input.bucket)?.s3().delete_objects(req).await
+        }
+
+        async fn put_object_retention(
+            &self,
+            mut req: S3Request<PutObjectRetentionInput>,
+        ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+            if req.input.bypass_governance_retention == Some(true) && !self.may_bypass(&req, &req.input.bucket)? {
+                req.input.bypass_governance_retention = None;
+            }
+            self.route(&req.input.bucket)?.s3().put_object_retention(req).await
+        }
+
         async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
             let len = req.input.content_length.and_then(|n| u64::try_from(n).ok()).unwrap_or(0);
             let _admitted = match self.admit(&req.input.bucket, Need::Bytes(len), 0) {
@@ -356,8 +429,10 @@ gateway_s3_impl! {
     route {
         get_object(GetObjectInput) -> GetObjectOutput;
         head_object(HeadObjectInput) -> HeadObjectOutput;
-        delete_object(DeleteObjectInput) -> DeleteObjectOutput;
-        delete_objects(DeleteObjectsInput) -> DeleteObjectsOutput;
+        list_object_versions(ListObjectVersionsInput) -> ListObjectVersionsOutput;
+        get_object_retention(GetObjectRetentionInput) -> GetObjectRetentionOutput;
+        put_object_legal_hold(PutObjectLegalHoldInput) -> PutObjectLegalHoldOutput;
+        get_object_legal_hold(GetObjectLegalHoldInput) -> GetObjectLegalHoldOutput;
         get_object_tagging(GetObjectTaggingInput) -> GetObjectTaggingOutput;
         put_object_tagging(PutObjectTaggingInput) -> PutObjectTaggingOutput;
         delete_object_tagging(DeleteObjectTaggingInput) -> DeleteObjectTaggingOutput;

@@ -27,6 +27,12 @@ pub const BUCKETS: TableDefinition<&str, &[u8]> = TableDefinition::new("buckets_
 pub const ACCESS_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("access_keys_v1");
 /// (bucket, key) → [`ObjectRecord`] (JSON) of the current version.
 pub const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("objects_v1");
+/// (bucket, key, `u64::MAX - stamp`) → [`ObjectRecord`] (JSON): the versions of a key that
+/// are not its current object — noncurrent versions, and delete markers (a key whose newest
+/// version is a marker has no row in [`OBJECTS`]). Ascending order is newest first per key.
+/// Empty for buckets that never had versioning, so they pay nothing for it.
+pub const VERSIONS: TableDefinition<(&str, &str, u64), &[u8]> =
+    TableDefinition::new("versions_v1");
 /// Upload id → [`UploadRecord`] (JSON).
 pub const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads_v1");
 /// (upload id, part number) → [`PartRecord`] (JSON).
@@ -62,6 +68,7 @@ const TABLE_VERSIONS: &[(&str, u32)] = &[
     ("buckets", 1),
     ("access_keys", 1),
     ("objects", 1),
+    ("versions", 1),
     ("uploads", 1),
     ("parts", 1),
     ("blob_refs", 1),
@@ -108,6 +115,7 @@ impl Store {
             txn.open_table(BUCKETS)?;
             txn.open_table(ACCESS_KEYS)?;
             txn.open_table(OBJECTS)?;
+            txn.open_table(VERSIONS)?;
             txn.open_table(UPLOADS)?;
             txn.open_table(PARTS)?;
             txn.open_table(BLOB_REFS)?;

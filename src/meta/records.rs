@@ -108,6 +108,9 @@ pub struct BucketRecord {
     /// `Enabled` or `Suspended` once set; carried to backends that version.
     #[serde(default)]
     pub versioning: Option<String>,
+    /// Object lock, enabled when the bucket was created with it (versioning then stays on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<ObjectLockConfig>,
     /// Server-side encryption requested for the bucket (e.g. `AES256`); carried to backends.
     #[serde(default)]
     pub encryption: Option<String>,
@@ -153,6 +156,7 @@ impl BucketRecord {
             public_read: false,
             public_list: false,
             versioning: None,
+            object_lock: None,
             encryption: None,
             website: None,
             domains: Vec::new(),
@@ -161,6 +165,28 @@ impl BucketRecord {
             status: BucketStatus::Running,
             status_message: None,
             container: None,
+        }
+    }
+}
+
+/// A bucket's versioning state, as its writes see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Versioning {
+    /// Never enabled: a write replaces the object, a delete removes it.
+    Unversioned,
+    /// Every write adds a version; a delete adds a delete marker.
+    Enabled,
+    /// Writes replace the `null` version and keep the others.
+    Suspended,
+}
+
+impl BucketRecord {
+    /// The versioning state the `versioning` setting stands for.
+    pub fn versioning_state(&self) -> Versioning {
+        match self.versioning.as_deref() {
+            Some("Enabled") => Versioning::Enabled,
+            Some("Suspended") => Versioning::Suspended,
+            _ => Versioning::Unversioned,
         }
     }
 }
@@ -303,6 +329,12 @@ pub struct ObjectRecord {
     /// A delete marker of a versioned bucket (no data).
     #[serde(default)]
     pub delete_marker: bool,
+    /// When this version was committed, in microseconds since the epoch, unique and
+    /// increasing per key: its place among the key's versions (see [`super::VERSIONS`]).
+    /// 0 in records written before versioning existed (their place is their
+    /// `last_modified`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stamp: u64,
     pub size: u64,
     /// Hex MD5 of the bytes, or `md5-of-part-md5s-N` for multipart objects; without quotes.
     pub etag: String,
@@ -323,8 +355,45 @@ pub struct ObjectRecord {
     pub part_sizes: Vec<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class: Option<String>,
+    /// Object lock: retention and legal hold of this version.
+    #[serde(default, skip_serializing_if = "ObjectLock::is_unset")]
+    pub lock: ObjectLock,
     /// The bytes, in order.
     pub segments: Vec<Segment>,
+}
+
+/// Retention and legal hold of one object version (buckets with object lock).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLock {
+    /// `GOVERNANCE` or `COMPLIANCE`, with `retain_until`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_until: Option<UnixMillis>,
+    #[serde(default)]
+    pub legal_hold: bool,
+}
+
+impl ObjectLock {
+    pub fn is_unset(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A bucket's object lock configuration: on from creation, never off again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectLockConfig {
+    /// Default retention of new versions: mode and period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_days: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_years: Option<u32>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Bytes of user metadata or tags as usage counts them: the UTF-8 bytes of every name and
@@ -337,6 +406,27 @@ pub fn pairs_bytes<'a>(pairs: impl IntoIterator<Item = (&'a String, &'a String)>
 }
 
 impl ObjectRecord {
+    /// A record with no data, modified at `last_modified`: the base of delete markers.
+    pub fn empty(last_modified: UnixMillis) -> Self {
+        Self {
+            version_id: None,
+            delete_marker: false,
+            stamp: 0,
+            size: 0,
+            etag: String::new(),
+            last_modified,
+            headers: ContentHeaders::default(),
+            user_metadata: BTreeMap::new(),
+            checksums: Checksums::default(),
+            tags: Vec::new(),
+            parts_count: None,
+            part_sizes: Vec::new(),
+            storage_class: None,
+            lock: ObjectLock::default(),
+            segments: Vec::new(),
+        }
+    }
+
     /// What the object counts against its bucket's usage and quota: its body, its user
     /// metadata and its tags (all stored by us, all chosen by the writer).
     pub fn usage_bytes(&self) -> u64 {
@@ -366,6 +456,9 @@ pub struct UploadRecord {
     /// Access key that created the upload.
     #[serde(default)]
     pub initiator: Option<String>,
+    /// Object lock the completed object gets.
+    #[serde(default, skip_serializing_if = "ObjectLock::is_unset")]
+    pub lock: ObjectLock,
 }
 
 /// One uploaded part.

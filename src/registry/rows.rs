@@ -4,7 +4,7 @@
 use redb::{ReadableTable, WriteTransaction};
 
 use crate::error::{Result, client_err};
-use crate::meta::{BUCKETS, Store, USAGE, UsageRecord, get_json};
+use crate::meta::{BUCKETS, BucketRecord, Store, USAGE, UsageRecord, Versioning, get_json};
 
 /// `NoSuchBucket` unless the bucket is recorded (seen by the transaction).
 pub fn require_bucket(txn: &WriteTransaction, bucket: &str) -> Result<()> {
@@ -15,6 +15,23 @@ pub fn require_bucket(txn: &WriteTransaction, bucket: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The bucket's record as the transaction sees it (`NoSuchBucket` unless recorded): its
+/// versioning and object lock settings decide the write in the same commit.
+pub fn bucket_record(txn: &WriteTransaction, bucket: &str) -> Result<BucketRecord> {
+    let table = txn.open_table(BUCKETS)?;
+    get_json::<&str, BucketRecord>(&table, bucket)?.ok_or_else(|| {
+        client_err!(
+            NoSuchBucket,
+            "The specified bucket does not exist"
+        )
+    })
+}
+
+/// The bucket's versioning state as the transaction sees it.
+pub fn versioning(txn: &WriteTransaction, bucket: &str) -> Result<Versioning> {
+    Ok(bucket_record(txn, bucket)?.versioning_state())
 }
 
 /// A count as a signed usage delta.

@@ -11,7 +11,7 @@ use s3s::dto::ETagCondition;
 use crate::error::{Result, client_err};
 use crate::meta::{
     BLOB_REFS, INLINE_BLOBS, OBJECTS, ObjectRecord, PARTS, PartRecord, Segment, UPLOADS,
-    UploadRecord, UsageRecord, get_json,
+    UploadRecord, UsageRecord, VERSIONS, get_json,
 };
 use crate::registry::rows::{add_usage, put_usage, remove_bucket, require_bucket, signed};
 
@@ -67,7 +67,7 @@ impl WriteCondition {
 
 /// Every reused (non-fresh) segment must still point at a live blob: the source of a copy may
 /// have been deleted between our read and this commit.
-fn require_live(refs: &Table<&str, u64>, segments: &[Segment], fresh: &[FreshBlob]) -> Result<()> {
+pub(super) fn require_live(refs: &Table<&str, u64>, segments: &[Segment], fresh: &[FreshBlob]) -> Result<()> {
     for s in segments {
         if fresh.iter().any(|f| f.id == s.blob) {
             continue;
@@ -82,7 +82,7 @@ fn require_live(refs: &Table<&str, u64>, segments: &[Segment], fresh: &[FreshBlo
     Ok(())
 }
 
-fn add_fresh(
+pub(super) fn add_fresh(
     txn: &WriteTransaction,
     refs: &mut Table<&str, u64>,
     fresh: &[FreshBlob],
@@ -97,7 +97,7 @@ fn add_fresh(
     Ok(())
 }
 
-fn incref(refs: &mut Table<&str, u64>, segments: &[Segment]) -> Result<()> {
+pub(super) fn incref(refs: &mut Table<&str, u64>, segments: &[Segment]) -> Result<()> {
     for s in segments {
         let n = refs.get(s.blob.as_str())?.map_or(0, |v| v.value());
         refs.insert(s.blob.as_str(), n + 1)?;
@@ -105,7 +105,7 @@ fn incref(refs: &mut Table<&str, u64>, segments: &[Segment]) -> Result<()> {
     Ok(())
 }
 
-fn decref(
+pub(super) fn decref(
     txn: &WriteTransaction,
     refs: &mut Table<&str, u64>,
     segments: &[Segment],
@@ -125,77 +125,6 @@ fn decref(
         }
     }
     Ok(())
-}
-
-/// Puts (or with `new == None`, deletes) the current version of `bucket/key`.
-/// Returns the blob files to unlink once committed, and the replaced record.
-pub fn replace_object(
-    txn: &WriteTransaction,
-    bucket: &str,
-    key: &str,
-    new: Option<&ObjectRecord>,
-    fresh: &[FreshBlob],
-    cond: &WriteCondition,
-) -> Result<(Vec<String>, Option<ObjectRecord>)> {
-    require_bucket(txn, bucket)?;
-    let mut objects = txn.open_table(OBJECTS)?;
-    let old: Option<ObjectRecord> = get_json(&objects, (bucket, key))?;
-    cond.check(old.as_ref())?;
-    let mut refs = txn.open_table(BLOB_REFS)?;
-    if let Some(new) = new {
-        require_live(&refs, &new.segments, fresh)?;
-    }
-    let encoded = new.map(serde_json::to_vec).transpose()?;
-
-    // Checks done; mutate.
-    add_fresh(txn, &mut refs, fresh)?;
-    let mut dead = Vec::new();
-    if let Some(new) = new {
-        incref(&mut refs, &new.segments)?;
-    }
-    if let Some(old) = &old {
-        decref(txn, &mut refs, &old.segments, &mut dead)?;
-    }
-    match &encoded {
-        Some(bytes) => {
-            objects.insert((bucket, key), bytes.as_slice())?;
-        }
-        None => {
-            objects.remove((bucket, key))?;
-        }
-    }
-    drop(objects);
-    let count = |r: Option<&ObjectRecord>| i64::from(r.is_some());
-    // Usage counts the body, the user metadata and the tags (see `ObjectRecord::usage_bytes`).
-    let size = |r: Option<&ObjectRecord>| r.map_or(0, |r| signed(r.usage_bytes()));
-    add_usage(
-        txn,
-        bucket,
-        count(new) - count(old.as_ref()),
-        size(new) - size(old.as_ref()),
-        0,
-    )?;
-    Ok((dead, old))
-}
-
-/// Replaces the tag set of an existing object.
-pub fn set_tags(
-    txn: &WriteTransaction,
-    bucket: &str,
-    key: &str,
-    tags: Vec<(String, String)>,
-) -> Result<()> {
-    require_bucket(txn, bucket)?;
-    let mut objects = txn.open_table(OBJECTS)?;
-    let mut rec: ObjectRecord = get_json(&objects, (bucket, key))?
-        .ok_or_else(|| client_err!(NoSuchKey, "The specified key does not exist."))?;
-    let before = signed(rec.usage_bytes());
-    rec.tags = tags;
-    let delta = signed(rec.usage_bytes()) - before;
-    let bytes = serde_json::to_vec(&rec)?;
-    objects.insert((bucket, key), bytes.as_slice())?;
-    drop(objects);
-    add_usage(txn, bucket, 0, delta, 0)
 }
 
 /// Records a new multipart upload.
@@ -286,7 +215,7 @@ pub fn abort_upload(
     Ok(dead)
 }
 
-/// Turns an upload into the current version of its key. `build` gets the upload and its
+/// Turns an upload into the newest version of its key. `build` gets the upload and its
 /// stored parts and returns the object record (or the client error that refuses it).
 pub fn complete_upload(
     txn: &WriteTransaction,
@@ -299,20 +228,9 @@ pub fn complete_upload(
     let upload = require_upload(txn, upload_id, bucket, key)?;
     let parts = take_parts(txn, upload_id)?;
     let record = build(&upload, &parts)?;
-    {
-        let objects = txn.open_table(OBJECTS)?;
-        let current: Option<ObjectRecord> = get_json(&objects, (bucket, key))?;
-        cond.check(current.as_ref())?;
-    }
     // The object takes its references first, so blobs shared with the parts never hit zero.
-    let (mut dead, _) = replace_object(
-        txn,
-        bucket,
-        key,
-        Some(&record),
-        &[],
-        &WriteCondition::default(),
-    )?;
+    let out = super::versions::put_newest(txn, bucket, key, record, &[], cond)?;
+    let mut dead = out.dead;
     let mut refs = txn.open_table(BLOB_REFS)?;
     let mut table = txn.open_table(PARTS)?;
     for (n, p) in &parts {
@@ -323,24 +241,36 @@ pub fn complete_upload(
     let pending: u64 = parts.iter().map(|(_, p)| p.size).sum();
     drop(table);
     add_usage(txn, bucket, 0, 0, -signed(pending))?;
+    let record = out.written.ok_or(crate::error::Error::Bug("completed upload wrote nothing"))?;
     Ok((dead, record))
+}
+
+/// Whether `bucket` holds any object, noncurrent version or delete marker.
+fn holds_anything(txn: &WriteTransaction, bucket: &str) -> Result<bool> {
+    let objects = txn.open_table(OBJECTS)?;
+    if let Some(item) = objects.range((bucket, "")..)?.next()
+        && item?.0.value().0 == bucket
+    {
+        return Ok(true);
+    }
+    let versions = txn.open_table(VERSIONS)?;
+    if let Some(item) = versions.range((bucket, "", 0)..)?.next()
+        && item?.0.value().0 == bucket
+    {
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// Deletes an empty bucket's record, aborting its multipart uploads (S3 allows deleting a
 /// bucket with uploads in progress; their parts go with it).
 pub fn delete_bucket(txn: &WriteTransaction, bucket: &str) -> Result<Vec<String>> {
     require_bucket(txn, bucket)?;
-    {
-        let objects = txn.open_table(OBJECTS)?;
-        let mut range = objects.range((bucket, "")..)?;
-        if let Some(item) = range.next()
-            && item?.0.value().0 == bucket
-        {
-            return Err(client_err!(
-                BucketNotEmpty,
-                "The bucket you tried to delete is not empty"
-            ));
-        }
+    if holds_anything(txn, bucket)? {
+        return Err(client_err!(
+            BucketNotEmpty,
+            "The bucket you tried to delete is not empty"
+        ));
     }
     let upload_ids: Vec<(String, String)> = {
         let uploads = txn.open_table(UPLOADS)?;
@@ -369,6 +299,16 @@ pub fn recount_usage(txn: &WriteTransaction, bucket: &str) -> Result<UsageRecord
     {
         let objects = txn.open_table(OBJECTS)?;
         for item in objects.range((bucket, "")..)? {
+            let (k, v) = item?;
+            if k.value().0 != bucket {
+                break;
+            }
+            let rec: ObjectRecord = serde_json::from_slice(v.value())?;
+            usage.objects += 1;
+            usage.bytes += rec.usage_bytes();
+        }
+        let versions = txn.open_table(VERSIONS)?;
+        for item in versions.range((bucket, "", 0)..)? {
             let (k, v) = item?;
             if k.value().0 != bucket {
                 break;

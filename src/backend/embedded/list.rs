@@ -93,7 +93,7 @@ fn scan(
 }
 
 /// `max-keys`: 0 to 1000 (larger asks are capped as S3 does); negative is an error.
-fn max_keys(v: Option<i32>) -> Result<usize> {
+pub(super) fn max_keys(v: Option<i32>) -> Result<usize> {
     let v = v.unwrap_or(1000);
     if v < 0 {
         return Err(client_err!(
@@ -119,7 +119,7 @@ fn to_object(key: String, rec: &ObjectRecord, url: bool) -> Object {
     }
 }
 
-fn wants_url(e: Option<&EncodingType>) -> Result<bool> {
+pub(super) fn wants_url(e: Option<&EncodingType>) -> Result<bool> {
     match e.map(EncodingType::as_str) {
         None => Ok(false),
         Some(v) if v.eq_ignore_ascii_case("url") => Ok(true),

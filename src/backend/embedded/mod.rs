@@ -9,11 +9,16 @@ mod blobs;
 mod commit;
 mod intake;
 mod list;
+mod lock;
 mod multipart;
 mod multipart_list;
 mod object;
 mod object_get;
 mod read;
+mod versions;
+mod versions_list;
+
+pub use versions::VersionRef;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -23,7 +28,7 @@ use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 
 use crate::error::{Error, Result, client_err};
-use crate::meta::{BLOB_REFS, INLINE_BLOBS, OBJECTS, ObjectRecord, Store, get_json};
+use crate::meta::{BLOB_REFS, INLINE_BLOBS, OBJECTS, ObjectRecord, Store, VERSIONS, get_json};
 
 /// Embedded backend settings.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -114,16 +119,26 @@ impl Embedded {
         &self.inner.dirs
     }
 
-    /// The current record of `bucket/key` and the bytes of its inline blobs, read in one
-    /// snapshot.
-    fn load(
+    /// The version `which` names of `bucket/key` (its current object when `None`; a delete
+    /// marker when it names one) and the bytes of its inline blobs, read in one snapshot.
+    fn load_version(
         &self,
         bucket: &str,
         key: &str,
+        which: Option<&VersionRef>,
     ) -> Result<Option<(ObjectRecord, HashMap<String, Bytes>)>> {
         self.store().read(|txn| {
             let objects = txn.open_table(OBJECTS)?;
-            let Some(rec) = get_json::<(&str, &str), ObjectRecord>(&objects, (bucket, key))? else {
+            let current: Option<ObjectRecord> = get_json(&objects, (bucket, key))?;
+            let rec = match (current, which) {
+                (cur, None) => cur,
+                (Some(cur), Some(w)) if w.names(&cur) => Some(cur),
+                (_, Some(w)) => {
+                    versions::find_noncurrent(&txn.open_table(VERSIONS)?, bucket, key, w)?
+                        .map(|(_, r)| r)
+                }
+            };
+            let Some(rec) = rec else {
                 return Ok(None);
             };
             let mut inline = HashMap::new();
@@ -140,14 +155,61 @@ impl Embedded {
         })
     }
 
+    /// The current object of `bucket/key` and its inline bytes.
+    fn load(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<(ObjectRecord, HashMap<String, Bytes>)>> {
+        self.load_version(bucket, key, None)
+    }
+
+    /// The object version a read names (`versionId`, or the current object), or the error S3
+    /// answers: `NoSuchKey` (with `x-amz-delete-marker` when the key's newest version is a
+    /// marker), `NoSuchVersion`, or `405 MethodNotAllowed` for a delete marker's id.
     fn load_existing(
         &self,
         bucket: &str,
         key: &str,
+        version_id: Option<&str>,
     ) -> Result<(ObjectRecord, HashMap<String, Bytes>)> {
-        self.load(bucket, key)?
-            .ok_or_else(|| client_err!(NoSuchKey, "The specified key does not exist."))
+        let which = version_id.map(VersionRef::parse).transpose()?;
+        match self.load_version(bucket, key, which.as_ref())? {
+            Some((rec, _)) if rec.delete_marker => Err(marker_error(
+                client_err!(
+                    MethodNotAllowed,
+                    "The specified method is not allowed against this resource."
+                ),
+                &rec,
+            )),
+            Some(found) => Ok(found),
+            None if which.is_some() => Err(versions::no_such_version()),
+            None => {
+                let missing = client_err!(NoSuchKey, "The specified key does not exist.");
+                let newest = self.store().read(|txn| {
+                    versions::first_version(&txn.open_table(VERSIONS)?, bucket, key)
+                })?;
+                Err(match newest {
+                    Some((_, m)) if m.delete_marker => marker_error(missing, &m),
+                    _ => missing,
+                })
+            }
+        }
     }
+}
+
+/// `err` with the headers S3 sends about a delete marker it hit.
+fn marker_error(err: Error, marker: &ObjectRecord) -> Error {
+    let Error::Client(mut e) = err else {
+        return err;
+    };
+    let mut headers = http::HeaderMap::new();
+    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+    if let Ok(v) = http::HeaderValue::from_str(&versions::shown_id(marker)) {
+        headers.insert("x-amz-version-id", v);
+    }
+    e.set_headers(headers);
+    Error::Client(e)
 }
 
 #[async_trait::async_trait]
@@ -302,5 +364,40 @@ impl S3 for Embedded {
         req: S3Request<ListMultipartUploadsInput>,
     ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
         Ok(self.list_multipart_uploads_impl(req).await?)
+    }
+
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        Ok(self.put_object_retention_impl(req).await?)
+    }
+
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        Ok(self.get_object_retention_impl(req)?)
+    }
+
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        Ok(self.put_object_legal_hold_impl(req).await?)
+    }
+
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        Ok(self.get_object_legal_hold_impl(req)?)
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        Ok(self.list_object_versions_impl(req).await?)
     }
 }

@@ -162,6 +162,11 @@ impl Embedded {
                 .map(|a| a.as_str().to_owned()),
             storage_class: input.storage_class.map(|s| s.as_str().to_owned()),
             initiator: req.credentials.map(|c| c.access_key),
+            lock: super::lock::requested(
+                input.object_lock_mode.as_ref(),
+                input.object_lock_retain_until_date.as_ref(),
+                input.object_lock_legal_hold_status.as_ref(),
+            )?,
         };
         let id = upload_id.clone();
         self.store()
@@ -353,6 +358,7 @@ impl Embedded {
             checksum_crc32c: c.crc32c,
             checksum_sha1: c.sha1,
             checksum_sha256: c.sha256,
+            version_id: record.version_id,
             ..Default::default()
         }))
     }
@@ -433,6 +439,7 @@ fn build_record(
     Ok(ObjectRecord {
         version_id: None,
         delete_marker: false,
+        stamp: 0,
         size: chosen.iter().map(|p| p.size).sum(),
         etag,
         last_modified: now_millis(),
@@ -443,6 +450,7 @@ fn build_record(
         parts_count: u32::try_from(chosen.len()).ok(),
         part_sizes: chosen.iter().map(|p| p.size).collect(),
         storage_class: upload.storage_class.clone(),
+        lock: upload.lock.clone(),
         segments: chosen
             .iter()
             .flat_map(|p| p.segments.iter().cloned())

@@ -4,7 +4,8 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response};
 
 use super::Embedded;
-use super::commit::{self, FreshBlob, WriteCondition};
+use super::commit::{FreshBlob, WriteCondition};
+use super::versions::{self, VersionRef};
 use super::intake::*;
 use super::object_get::*;
 use crate::error::{Error, Result, client_err};
@@ -29,27 +30,58 @@ fn check_storage_class(class: Option<&StorageClass>) -> Result<()> {
     }
 }
 
+/// One delete, by version or not, inside the caller's transaction.
+fn delete_one(
+    txn: &redb::WriteTransaction,
+    bucket: &str,
+    key: &str,
+    which: Option<&VersionRef>,
+    cond: &WriteCondition,
+    bypass_governance: bool,
+) -> Result<versions::Outcome> {
+    match which {
+        None => versions::delete_current(txn, bucket, key, cond),
+        Some(w) => versions::delete_version(txn, bucket, key, w, |rec| {
+            super::lock::check_delete(rec, bypass_governance)
+        }),
+    }
+}
+
+/// What a delete answers: `x-amz-delete-marker` and `x-amz-version-id` (the marker it added,
+/// or the version it removed).
+fn deleted_answer(out: &versions::Outcome) -> (Option<bool>, Option<String>) {
+    match (&out.written, &out.removed) {
+        (Some(marker), _) => (Some(true), Some(versions::shown_id(marker))),
+        (None, Some(rec)) if rec.version_id.is_some() || rec.delete_marker => (
+            rec.delete_marker.then_some(true),
+            Some(versions::shown_id(rec)),
+        ),
+        _ => (None, None),
+    }
+}
+
 impl Embedded {
-    /// Commits `record` as `bucket/key` (under `cond`), with the blob this request wrote, if
-    /// any: removed again when the commit fails. The blobs the replaced object held go.
+    /// Commits `record` as the newest version of `bucket/key` (under `cond`), with the blob
+    /// this request wrote, if any: removed again when the commit fails. The blobs a replaced
+    /// object held go. Returns the record as stored (with its version id).
     async fn publish(
         &self,
         bucket: &str,
         key: &str,
-        record: &ObjectRecord,
+        record: ObjectRecord,
         fresh: Option<FreshBlob>,
         cond: WriteCondition,
-    ) -> Result<()> {
-        let (b, k, rec) = (bucket.to_owned(), key.to_owned(), record.clone());
+    ) -> Result<ObjectRecord> {
+        let (b, k) = (bucket.to_owned(), key.to_owned());
         let fresh_list: Vec<FreshBlob> = fresh.iter().cloned().collect();
         let result = self
             .store()
-            .write(move |txn| commit::replace_object(txn, &b, &k, Some(&rec), &fresh_list, &cond))
+            .write(move |txn| versions::put_newest(txn, &b, &k, record, &fresh_list, &cond))
             .await;
         match result {
-            Ok((dead, _)) => {
-                self.dirs().unlink(dead).await;
-                Ok(())
+            Ok(out) => {
+                self.dirs().unlink(out.dead).await;
+                out.written.ok_or(Error::Bug("a write stored nothing"))
             }
             Err(e) => {
                 self.discard(fresh).await;
@@ -81,6 +113,11 @@ impl Embedded {
             cond.check(current.as_ref())?;
         }
         let tags = tags_from_header(input.tagging.as_deref())?;
+        let lock = super::lock::requested(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+        )?;
         let upload = Upload {
             headers: &headers,
             trailers: trailing_headers.as_ref(),
@@ -100,6 +137,7 @@ impl Embedded {
         let record = ObjectRecord {
             version_id: None,
             delete_marker: false,
+            stamp: 0,
             size: written.size,
             etag: written.md5_hex,
             last_modified: now_millis(),
@@ -118,13 +156,16 @@ impl Embedded {
             parts_count: None,
             part_sizes: Vec::new(),
             storage_class: input.storage_class.map(|s| s.as_str().to_owned()),
+            lock,
             segments,
         };
-        self.publish(&input.bucket, &input.key, &record, fresh, cond)
+        let record = self
+            .publish(&input.bucket, &input.key, record, fresh, cond)
             .await?;
         let c = record.checksums;
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(etag(&record.etag)),
+            version_id: record.version_id,
             checksum_crc32: c.crc32,
             checksum_crc32c: c.crc32c,
             checksum_sha1: c.sha1,
@@ -143,20 +184,33 @@ impl Embedded {
             if_match: input.if_match.clone(),
             if_none_match: None,
         };
+        let which = input.version_id.as_deref().map(VersionRef::parse).transpose()?;
+        let bypass = input.bypass_governance_retention.unwrap_or(false);
         let (bucket, key) = (input.bucket, input.key);
         let result = self
             .store()
-            .write(move |txn| commit::replace_object(txn, &bucket, &key, None, &[], &cond))
+            .write(move |txn| delete_one(txn, &bucket, &key, which.as_ref(), &cond, bypass))
             .await;
-        match result {
-            Ok((dead, _)) => self.dirs().unlink(dead).await,
+        let out = match result {
+            Ok(mut out) => {
+                self.dirs().unlink(std::mem::take(&mut out.dead)).await;
+                out
+            }
             // Deleting a missing key succeeds in S3, unless If-Match asked for it to exist.
             Err(Error::Client(e))
-                if e.code() == &s3s::S3ErrorCode::NoSuchKey && input.if_match.is_none() => {}
+                if e.code() == &s3s::S3ErrorCode::NoSuchKey && input.if_match.is_none() =>
+            {
+                versions::Outcome::default()
+            }
             Err(e) => return Err(e),
-        }
+        };
+        let (delete_marker, version_id) = deleted_answer(&out);
         Ok(S3Response::with_status(
-            DeleteObjectOutput::default(),
+            DeleteObjectOutput {
+                delete_marker,
+                version_id,
+                ..Default::default()
+            },
             http::StatusCode::NO_CONTENT,
         ))
     }
@@ -175,30 +229,38 @@ impl Embedded {
         }
         let quiet = input.delete.quiet.unwrap_or(false);
         let bucket = input.bucket;
-        let keys: Vec<String> = objects.iter().map(|o| o.key.clone()).collect();
+        let bypass = input.bypass_governance_retention.unwrap_or(false);
+        let keys: Vec<(String, Option<String>)> = objects
+            .iter()
+            .map(|o| (o.key.clone(), o.version_id.clone()))
+            .collect();
         let outcome = self
             .store()
             .write(move |txn| {
                 let mut results = Vec::with_capacity(keys.len());
                 let mut dead = Vec::new();
-                for key in keys {
+                for (key, vid) in keys {
+                    let which = match vid.as_deref().map(VersionRef::parse).transpose() {
+                        Ok(w) => w,
+                        Err(e) => {
+                            results.push((key, vid, Err(e)));
+                            continue;
+                        }
+                    };
                     if let Err(e) = validate_key(&key) {
-                        results.push((key, Some(e)));
+                        results.push((key, vid, Err(e)));
                         continue;
                     }
-                    match commit::replace_object(
-                        txn,
-                        &bucket,
-                        &key,
-                        None,
-                        &[],
-                        &WriteCondition::default(),
-                    ) {
-                        Ok((d, _)) => {
-                            dead.extend(d);
-                            results.push((key, None));
+                    let cond = WriteCondition::default();
+                    match delete_one(txn, &bucket, &key, which.as_ref(), &cond, bypass) {
+                        Ok(mut out) => {
+                            dead.append(&mut out.dead);
+                            results.push((key, vid, Ok(out)));
                         }
-                        Err(e @ Error::Client(_)) => results.push((key, Some(e))),
+                        Err(Error::Client(e)) if e.code() == &s3s::S3ErrorCode::NoSuchKey => {
+                            results.push((key, vid, Ok(versions::Outcome::default())));
+                        }
+                        Err(e @ Error::Client(_)) => results.push((key, vid, Err(e))),
                         Err(e) => return Err(e),
                     }
                 }
@@ -209,23 +271,26 @@ impl Embedded {
         self.dirs().unlink(dead).await;
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
-        for (key, err) in results {
-            match err {
-                None => {
+        for (key, vid, result) in results {
+            match result {
+                Ok(out) => {
                     if !quiet {
+                        let (delete_marker, marker_id) = deleted_answer(&out);
                         deleted.push(DeletedObject {
                             key: Some(key),
-                            ..Default::default()
+                            version_id: vid,
+                            delete_marker,
+                            delete_marker_version_id: marker_id,
                         });
                     }
                 }
-                Some(e) => {
+                Err(e) => {
                     let e: s3s::S3Error = e.into();
                     errors.push(s3s::dto::Error {
                         code: Some(e.code().as_str().to_owned()),
                         key: Some(key),
                         message: e.message().map(str::to_owned),
-                        version_id: None,
+                        version_id: vid,
                     });
                 }
             }
@@ -297,18 +362,29 @@ impl Embedded {
         if let Some(sc) = input.storage_class {
             record.storage_class = Some(sc.as_str().to_owned());
         }
+        // A copy is a new version: it takes the lock it asks for (or the bucket's default),
+        // never the source's.
+        record.lock = super::lock::requested(
+            input.object_lock_mode.as_ref(),
+            input.object_lock_retain_until_date.as_ref(),
+            input.object_lock_legal_hold_status.as_ref(),
+        )?;
         // The record committed is this snapshot: admit what it really stores.
         self.settle_reservation(&extensions, &input.bucket, record.usage_bytes())?;
-        self.publish(
-            &input.bucket,
-            &input.key,
-            &record,
-            None,
-            WriteCondition::default(),
-        )
-        .await?;
+        let src_version = src.version_id.clone();
+        let record = self
+            .publish(
+                &input.bucket,
+                &input.key,
+                record,
+                None,
+                WriteCondition::default(),
+            )
+            .await?;
         let c = record.checksums;
         Ok(S3Response::new(CopyObjectOutput {
+            version_id: record.version_id,
+            copy_source_version_id: src_version,
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(etag(&record.etag)),
                 last_modified: Some(to_timestamp(record.last_modified)),
@@ -328,7 +404,7 @@ impl Embedded {
         req: S3Request<GetObjectTaggingInput>,
     ) -> Result<S3Response<GetObjectTaggingOutput>> {
         let input = req.input;
-        let (rec, _) = self.load_existing(&input.bucket, &input.key)?;
+        let (rec, _) = self.load_existing(&input.bucket, &input.key, input.version_id.as_deref())?;
         let tag_set = rec
             .tags
             .into_iter()
@@ -339,8 +415,29 @@ impl Embedded {
             .collect();
         Ok(S3Response::new(GetObjectTaggingOutput {
             tag_set,
-            version_id: None,
+            version_id: rec.version_id,
         }))
+    }
+
+    /// Replaces the tags of the version `version_id` names (the current object without one).
+    async fn set_tags(
+        &self,
+        bucket: String,
+        key: String,
+        version_id: Option<&str>,
+        tags: Vec<(String, String)>,
+    ) -> Result<Option<String>> {
+        let which = version_id.map(VersionRef::parse).transpose()?;
+        let rec = self
+            .store()
+            .write(move |txn| {
+                versions::modify_version(txn, &bucket, &key, which.as_ref(), |r| {
+                    r.tags = tags;
+                    Ok(())
+                })
+            })
+            .await?;
+        Ok(rec.version_id)
     }
 
     pub(super) async fn put_object_tagging_impl(
@@ -355,11 +452,10 @@ impl Embedded {
             .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
             .collect();
         validate_tags(&tags)?;
-        let (bucket, key) = (input.bucket, input.key);
-        self.store()
-            .write(move |txn| commit::set_tags(txn, &bucket, &key, tags))
+        let version_id = self
+            .set_tags(input.bucket, input.key, input.version_id.as_deref(), tags)
             .await?;
-        Ok(S3Response::new(PutObjectTaggingOutput::default()))
+        Ok(S3Response::new(PutObjectTaggingOutput { version_id }))
     }
 
     pub(super) async fn delete_object_tagging_impl(
@@ -367,12 +463,11 @@ impl Embedded {
         req: S3Request<DeleteObjectTaggingInput>,
     ) -> Result<S3Response<DeleteObjectTaggingOutput>> {
         let input = req.input;
-        let (bucket, key) = (input.bucket, input.key);
-        self.store()
-            .write(move |txn| commit::set_tags(txn, &bucket, &key, Vec::new()))
+        let version_id = self
+            .set_tags(input.bucket, input.key, input.version_id.as_deref(), Vec::new())
             .await?;
         Ok(S3Response::with_status(
-            DeleteObjectTaggingOutput::default(),
+            DeleteObjectTaggingOutput { version_id },
             http::StatusCode::NO_CONTENT,
         ))
     }
@@ -397,15 +492,27 @@ impl Embedded {
         ObjectRecord,
         std::collections::HashMap<String, bytes::Bytes>,
     )> {
-        let CopySource::Bucket { bucket, key, .. } = source else {
+        let CopySource::Bucket {
+            bucket,
+            key,
+            version_id,
+        } = source
+        else {
             return Err(client_err!(
                 NotImplemented,
                 "Only bucket copy sources are supported"
             ));
         };
-        let (src, inline) = self
-            .load(bucket, key)?
-            .ok_or_else(|| client_err!(NoSuchKey, "The specified key does not exist."))?;
+        // A delete marker as the source is 400 InvalidRequest on S3, not 405.
+        let (src, inline) = match self.load_existing(bucket, key, version_id.as_deref()) {
+            Err(Error::Client(e)) if e.code() == &s3s::S3ErrorCode::MethodNotAllowed => {
+                return Err(client_err!(
+                    InvalidRequest,
+                    "The source of a copy request may not specifically refer to a delete marker by version id."
+                ));
+            }
+            other => other?,
+        };
         match check_read_conditions(
             &src,
             cond.if_match,

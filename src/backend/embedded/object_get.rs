@@ -75,7 +75,8 @@ impl Embedded {
         // the retry then sees the new record.
         let mut attempt = 0;
         let (rec, pieces, range) = loop {
-            let (rec, inline) = self.load_existing(&input.bucket, &input.key)?;
+            let (rec, inline) =
+                self.load_existing(&input.bucket, &input.key, input.version_id.as_deref())?;
             check_read_conditions(
                 &rec,
                 input.if_match.as_ref(),
@@ -115,6 +116,7 @@ impl Embedded {
             Checksums::default()
         };
         let h = rec.headers.clone();
+        let (lock_mode, lock_until, lock_hold) = super::lock::shown(&rec.lock);
         let output = GetObjectOutput {
             body: Some(StreamingBlob::wrap(body)),
             content_length: i64::try_from(content_length).ok(),
@@ -143,6 +145,10 @@ impl Embedded {
             checksum_sha256: c.sha256,
             checksum_crc64nvme: c.crc64nvme,
             checksum_type: checksum_type(&rec, with_checksums),
+            version_id: shown_version(&rec, input.version_id.as_deref()),
+            object_lock_mode: lock_mode,
+            object_lock_retain_until_date: lock_until,
+            object_lock_legal_hold_status: lock_hold,
             ..Default::default()
         };
         let status = content_range_status(&output);
@@ -156,7 +162,7 @@ impl Embedded {
         req: S3Request<HeadObjectInput>,
     ) -> Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let (rec, _) = self.load_existing(&input.bucket, &input.key)?;
+        let (rec, _) = self.load_existing(&input.bucket, &input.key, input.version_id.as_deref())?;
         check_read_conditions(
             &rec,
             input.if_match.as_ref(),
@@ -179,6 +185,7 @@ impl Embedded {
             Checksums::default()
         };
         let h = rec.headers.clone();
+        let (lock_mode, lock_until, lock_hold) = super::lock::shown(&rec.lock);
         let output = HeadObjectOutput {
             content_length: i64::try_from(content_length).ok(),
             content_range,
@@ -203,6 +210,10 @@ impl Embedded {
             checksum_sha256: c.sha256,
             checksum_crc64nvme: c.crc64nvme,
             checksum_type: checksum_type(&rec, with_checksums),
+            version_id: shown_version(&rec, input.version_id.as_deref()),
+            object_lock_mode: lock_mode,
+            object_lock_retain_until_date: lock_until,
+            object_lock_legal_hold_status: lock_hold,
             ..Default::default()
         };
         let mut resp = S3Response::new(output);
@@ -211,6 +222,14 @@ impl Embedded {
         }
         Ok(resp)
     }
+}
+
+/// The `x-amz-version-id` of a read: the version's id, or `null` when the null version was
+/// asked for by name (unversioned reads of unversioned objects carry none).
+fn shown_version(rec: &ObjectRecord, asked: Option<&str>) -> Option<String> {
+    rec.version_id
+        .clone()
+        .or_else(|| asked.map(|_| "null".to_owned()))
 }
 
 /// The byte range a GET or HEAD asks for, checked against the object size (416 otherwise).

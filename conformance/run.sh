@@ -599,6 +599,37 @@ sc_admin_health() {
     expect_eq "$code" 200 "HTTP status of GET $ADMIN_ENDPOINT/health"
 }
 
+sc_versioning() {
+    local vb="$BUCKET-versions" v1 v2 got marker
+    awsx s3api create-bucket --bucket "$vb" >/dev/null
+    awsx s3api put-bucket-versioning --bucket "$vb" --versioning-configuration Status=Enabled
+    got=$(awsx s3api get-bucket-versioning --bucket "$vb" --query Status --output text)
+    expect_eq "$got" "Enabled" "get-bucket-versioning"
+    printf 'one\n' >one.txt
+    printf 'two\n' >two.txt
+    v1=$(awsx s3api put-object --bucket "$vb" --key doc.txt --body one.txt --query VersionId --output text)
+    v2=$(awsx s3api put-object --bucket "$vb" --key doc.txt --body two.txt --query VersionId --output text)
+    [[ -n $v1 && $v1 != None && $v1 != "$v2" ]] || fail "two puts gave version ids '$v1' and '$v2'"
+    got=$(awsx s3api list-object-versions --bucket "$vb" --query 'length(Versions)' --output text)
+    expect_eq "$got" "2" "list-object-versions after two puts"
+    awsx s3api get-object --bucket "$vb" --key doc.txt --version-id "$v1" old.txt >/dev/null
+    expect_same_file one.txt old.txt "the old version read by id"
+    marker=$(awsx s3api delete-object --bucket "$vb" --key doc.txt --query VersionId --output text)
+    got=$(awsx s3api list-object-versions --bucket "$vb" \
+        --query 'DeleteMarkers[?IsLatest].VersionId | [0]' --output text)
+    expect_eq "$got" "$marker" "the delete marker is the latest version"
+    expect_error NoSuchKey s3api get-object --bucket "$vb" --key doc.txt gone.txt
+    # Deleting the marker restores the object.
+    awsx s3api delete-object --bucket "$vb" --key doc.txt --version-id "$marker" >/dev/null
+    awsx s3api get-object --bucket "$vb" --key doc.txt back.txt >/dev/null
+    expect_same_file two.txt back.txt "the object restored by deleting its marker"
+    expect_error BucketNotEmpty s3api delete-bucket --bucket "$vb"
+    for v in "$v1" "$v2"; do
+        awsx s3api delete-object --bucket "$vb" --key doc.txt --version-id "$v" >/dev/null
+    done
+    awsx s3api delete-bucket --bucket "$vb"
+}
+
 # name|function|needs (spawn: only against a bucketgate this script started)
 SCENARIOS=(
     "admin /health|sc_admin_health|spawn"
@@ -625,6 +656,7 @@ SCENARIOS=(
     "get-object range|sc_get_range|"
     "errors NoSuchKey NoSuchBucket|sc_errors|"
     "wrong credentials|sc_wrong_secret|"
+    "versioning put, list, get old, delete marker, restore|sc_versioning|"
 )
 
 if ((LIST)); then

@@ -403,3 +403,39 @@ async fn versioning_settings_are_checked() {
     assert!(all_versions(&s3, &bucket).await.is_empty());
     server.assert_no_panics();
 }
+
+#[tokio::test]
+async fn versions_and_markers_survive_kill_9() {
+    let mut server = TestServer::start().await;
+    let s3 = server.client();
+    let bucket = versioned_bucket(&server, &s3).await;
+    let small = random_bytes(700);
+    let large = random_bytes(MIB + 3);
+    let v1 = put(&s3, &bucket, "k", &small).await.unwrap();
+    let v2 = put(&s3, &bucket, "k", &large).await.unwrap();
+    let marker = s3
+        .delete_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap()
+        .version_id
+        .unwrap();
+    let gone = put(&s3, &bucket, "gone", b"x").await.unwrap();
+    s3.delete_object().bucket(&bucket).key("gone").version_id(&gone).send().await.unwrap();
+
+    server.kill9();
+    server.restart().await;
+    let s3 = server.client();
+    assert_s3_err(s3.get_object().bucket(&bucket).key("k").send().await, 404, "NoSuchKey");
+    assert_eq!(get_version(&s3, &bucket, "k", &v1).await, small);
+    assert_eq!(get_version(&s3, &bucket, "k", &v2).await, large);
+    let all = all_versions(&s3, &bucket).await;
+    let ids: Vec<&str> = all.iter().map(|e| e.1.as_str()).collect();
+    assert_eq!(ids, vec![marker.as_str(), v2.as_str(), v1.as_str()], "{all:?}");
+    // The versioning setting itself survived too.
+    let v = s3.get_bucket_versioning().bucket(&bucket).send().await.unwrap();
+    assert_eq!(v.status(), Some(&BucketVersioningStatus::Enabled));
+    server.assert_no_panics();
+}

@@ -142,8 +142,9 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
         ("get", "/", Op::new("consolePage", "Web console page (index.html; Cache-Control: no-cache, ETag)").public()
             .resp(("200".into(), json!({"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}})))
             .resp(("304".into(), json!({"description": "Not modified (If-None-Match matched the ETag)"})))),
-        ("get", "/console/{path}", Op::new("consoleAsset", "A web console asset (CSS, ES module, image); ETag, max-age=3600, gzip when accepted").public()
-            .params(vec![path_param("path", "Asset path under console/, e.g. js/api.js")])
+        ("get", "/console/{path}", Op::new("consoleAsset", "A web console asset (CSS, ES module, image); ETag, gzip when accepted; with ?v= naming its current version (as the page and modules link it) Cache-Control: public, max-age=31536000, immutable, else no-cache").public()
+            .params(vec![path_param("path", "Asset path under console/, e.g. js/api.js"),
+                query_param("v", json!({"type": "string"}), "Content version (the page and modules name their assets with it)")])
             .resp(("200".into(), json!({"description": "The asset", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})))
             .resp(("304".into(), json!({"description": "Not modified (If-None-Match matched the ETag)"})))
             .resp(err("404", "NoSuchAsset (also any path leaving the folder)"))),

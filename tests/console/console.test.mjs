@@ -252,6 +252,55 @@ test('upload by picker and drop: a 20 MiB file in parts, small files, a folder',
   await clearUploads();
 });
 
+test('drop a folder: directory entries are walked and uploaded under its name', async () => {
+  await page.goto(`${admin}/#/b/photos/files/album/`);
+  await page.waitForSelector('tr[data-key="album/one.txt"]');
+  // Chromium gives a synthetic DataTransfer no file system entries (webkitGetAsEntry() answers
+  // null), so the drop carries entries built here with the same surface as
+  // FileSystemDirectoryEntry / FileSystemFileEntry: callbacks called later, and a directory
+  // reader that hands out its children in batches (Chromium's own reader gives at most 100 per
+  // call) until an empty one.
+  await page.evaluate(() => {
+    const later = (fn) => setTimeout(fn, 0);
+    const fileEntry = (name, text) => ({ isFile: true, isDirectory: false, name, file: (ok) => later(() => ok(new File([text], name, { type: 'text/plain' }))) });
+    const dirEntry = (name, children) => ({
+      isFile: false, isDirectory: true, name,
+      createReader() { let i = 0; return { readEntries(ok) { later(() => { const batch = children.slice(i, i + 2); i += batch.length; ok(batch); }); } }; },
+    });
+    const trip = dirEntry('trip', [
+      fileEntry('a.txt', 'trip a'), fileEntry('b.txt', 'trip b'), fileEntry('c.txt', 'trip c'),
+      dirEntry('day1', [fileEntry('beach.txt', 'sand'), dirEntry('night', [fileEntry('stars.txt', 'many')])]),
+      dirEntry('empty', []),
+    ]);
+    const item = (entry) => ({ kind: 'file', type: '', webkitGetAsEntry: () => entry, getAsFile: () => null });
+    const fake = { types: ['Files'], items: [item(trip), item(fileEntry('loose.txt', 'loose'))], files: [], dropEffect: 'none' };
+    const zone = document.querySelector('.dropzone');
+    for (const type of ['dragenter', 'dragover', 'drop']) {
+      const ev = new DragEvent(type, { dataTransfer: new DataTransfer(), bubbles: true, cancelable: true });
+      Object.defineProperty(ev, 'dataTransfer', { value: fake });
+      zone.dispatchEvent(ev);
+    }
+  });
+  await page.waitForSelector('.upload-item[data-key="album/trip/day1/night/stars.txt"]');
+  await waitUploadsDone();
+  const states = await page.$$eval('.upload-item', (els) => els.map((e) => [e.dataset.key, e.dataset.state]));
+  assert.deepEqual(states.map(([k]) => k).sort(), ['album/loose.txt', 'album/trip/a.txt', 'album/trip/b.txt', 'album/trip/c.txt', 'album/trip/day1/beach.txt', 'album/trip/day1/night/stars.txt']);
+  for (const [k, st] of states) assert.equal(st, 'done', k);
+  assert.deepEqual((await listKeys('photos', 'album/trip/')).sort(), ['album/trip/a.txt', 'album/trip/b.txt', 'album/trip/c.txt', 'album/trip/day1/beach.txt', 'album/trip/day1/night/stars.txt']);
+  const got = await fetch(`${admin}/api/buckets/photos/objects/album/trip/day1/night/stars.txt`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(got.status, 200);
+  assert.equal(await got.text(), 'many');
+  await page.waitForSelector('tr.folder[data-key="album/trip/"]');
+  await page.waitForSelector('tr[data-key="album/loose.txt"]');
+  await shot('09b-folder-dropped');
+  await clearUploads();
+  await page.click('tr.folder[data-key="album/trip/"] a');
+  await page.waitForSelector('tr.folder[data-key="album/trip/day1/"]');
+  assert.deepEqual(await page.$$eval('.files tbody tr', (r) => r.map((x) => x.dataset.key)), ['album/trip/day1/', 'album/trip/a.txt', 'album/trip/b.txt', 'album/trip/c.txt']);
+  await page.goto(`${admin}/#/b/photos/files/`);
+  await page.waitForSelector('tr[data-key="big.bin"]');
+});
+
 test('download matches byte for byte', async () => {
   const [dl] = await Promise.all([page.waitForEvent('download'), page.click('tr[data-key="big.bin"] button[aria-label^="Download"]')]);
   const got = readFileSync(await dl.path());

@@ -91,6 +91,7 @@ route_table! {
     delete "/api/buckets/{name}/uploads/{uploadId}" => uploads::abort;
     post "/api/buckets/{name}/domain" => buckets::link_domain;
     delete "/api/buckets/{name}/domain" => buckets::unlink_domain;
+    get "/api/buckets/{name}/domain/check" => buckets::check_domain;
     post "/api/users" => users::create;
     get "/api/users" => users::list;
     get "/api/users/{id}" => users::show;

@@ -1,9 +1,9 @@
-//! The S3 listener's part in automatic HTTPS: ACME HTTP-01 challenges and `http` ownership
-//! proofs answered before any routing, HTTP → HTTPS redirects and HSTS for website hosts
+//! The S3 listener's part in automatic HTTPS: ACME HTTP-01 challenges, `http` ownership
+//! proofs and the gateway's own reachability answer served before any routing, HTTP → HTTPS redirects and HSTS for website hosts
 //! that have an issued certificate.
 
 use super::App;
-use crate::acme::{HTTP01_PATH, PROOF_PATH};
+use crate::acme::{ANSWER_PATH, HTTP01_PATH, PROOF_PATH};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
 
 /// The request's Host, canonical (empty when it has none).
@@ -13,21 +13,26 @@ pub(super) fn request_host<B>(req: &Request<B>) -> String {
         .unwrap_or_default()
 }
 
-/// The answer to `GET /.well-known/acme-challenge/<token>` (the key authorization) or to
-/// `GET /.well-known/bucketgate-challenge/<token>` (the token); `None` for other paths.
+/// The answer to `GET /.well-known/acme-challenge/<token>` (the key authorization), to
+/// `GET /.well-known/bucketgate-challenge/<token>` (the token) or to
+/// `GET /.well-known/bucketgate/<token>` (the token, when it is this process's for the Host:
+/// the reachability check of linked domains); `None` for other paths.
 pub(super) fn well_known<B>(app: &App, req: &Request<B>) -> Option<Response<s3s::Body>> {
     let path = req.uri().path();
     let acme = path.strip_prefix(HTTP01_PATH);
     let proof = path.strip_prefix(PROOF_PATH);
-    let token = acme.or(proof)?;
+    let ours = path.strip_prefix(ANSWER_PATH);
+    let token = acme.or(proof).or(ours)?;
     if !matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
         return Some(plain(StatusCode::METHOD_NOT_ALLOWED, String::new()));
     }
     let host = request_host(req);
     let answer = if acme.is_some() {
         app.acme.http01_answer(&host, token)
-    } else {
+    } else if proof.is_some() {
         app.acme.proof_answer(&host, token)
+    } else {
+        app.acme.gateway_answer(&host, token)
     };
     Some(match answer {
         Some(text) => plain(StatusCode::OK, text),

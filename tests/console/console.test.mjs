@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { createSocket } from 'node:dgram';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
@@ -23,7 +24,7 @@ const ROOT_AK = 'ROOTCONSOLETEST00001';
 const ROOT_SK = randomBytes(20).toString('hex');
 const MiB = 1024 * 1024;
 
-let server, dataDir, work, s3, admin, browser, ctx, page;
+let server, dataDir, work, s3, admin, browser, ctx, page, dns;
 const logs = [];
 
 function freePort() {
@@ -32,6 +33,26 @@ function freePort() {
     s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
     s.on('error', rej);
   });
+}
+
+// The gateway's DNS server ([domains] resolver): site.test is 127.0.0.1, anything else does
+// not exist. Answers A queries (RFC 1035 §4.1); AAAA ones get no record.
+const DNS_NAMES = { 'site.test': [127, 0, 0, 1] };
+function dnsServer() {
+  const sock = createSocket('udp4');
+  sock.on('message', (q, peer) => {
+    let at = 12;
+    const labels = [];
+    while (at < q.length && q[at] !== 0) { labels.push(q.subarray(at + 1, at + 1 + q[at]).toString().toLowerCase()); at += 1 + q[at]; }
+    if (at + 5 > q.length) return;
+    const qtype = q.readUInt16BE(at + 1);
+    const ip = DNS_NAMES[labels.join('.')];
+    const a = ip && qtype === 1;
+    const head = Buffer.from([q[0], q[1], 0x84 | (q[2] & 0x79), 0x80 | (ip ? 0 : 3), 0, 1, 0, a ? 1 : 0, 0, 0, 0, 0]);
+    const answer = a ? Buffer.from([0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 1, 0, 4, ...ip]) : Buffer.alloc(0);
+    sock.send(Buffer.concat([head, q.subarray(12, at + 5), answer]), peer.port, peer.address);
+  });
+  return new Promise((res) => sock.bind(0, '127.0.0.1', () => res(sock)));
 }
 
 async function waitReady(url, proc) {
@@ -127,7 +148,8 @@ before(async () => {
   admin = `http://127.0.0.1:${p2}`;
   // The admin origin must be one of the console origins the S3 listener's CORS allows.
   const cfg = join(work, 'bucketgate.toml');
-  writeFileSync(cfg, `console_origins = ["${admin}"]\n\n[stats]\nsample_secs = 1\n`);
+  dns = await dnsServer();
+  writeFileSync(cfg, `console_origins = ["${admin}"]\n\n[stats]\nsample_secs = 1\n\n[domains]\nresolver = "127.0.0.1:${dns.address().port}"\n`);
   server = spawn(BIN, ['serve', '-c', cfg, '--data-dir', dataDir, '--listen', `127.0.0.1:${p1}`, '--admin-listen', `127.0.0.1:${p2}`], {
     env: { ...process.env, BUCKETGATE_ADMIN_TOKEN: TOKEN, BUCKETGATE_ROOT_ACCESS_KEY: ROOT_AK, BUCKETGATE_ROOT_SECRET_KEY: ROOT_SK, RUST_LOG: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -146,6 +168,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   if (server && server.exitCode === null) server.kill('SIGTERM');
+  dns?.close();
   if (work) rmSync(work, { recursive: true, force: true });
   const errs = logs.filter((l) => l.startsWith('pageerror'));
   if (errs.length) console.log(errs.join(''));
@@ -504,7 +527,7 @@ test('settings: a CORS rule added in the editor is stored and answers preflights
   assert.equal(pre.headers.get('access-control-allow-origin'), 'https://app.example.com');
 });
 
-test('domain link and unlink', async () => {
+test('domain link and unlink; whether each host answers from this gateway', async () => {
   await page.goto(`${admin}/#/b/photos/domains`);
   await page.fill('#f-domain', 'not a host');
   await page.keyboard.press('Enter');
@@ -514,8 +537,49 @@ test('domain link and unlink', async () => {
   await page.waitForSelector('li.domain[data-domain="assets.example.com"]');
   assert.deepEqual(await page.$$eval('li.domain table.dns tbody td', (t) => t.map((x) => x.textContent)), ['A', 'assets.example.com', '127.0.0.1']);
   assert.equal(await page.textContent('li.domain .domain-status[data-active=true] .badge'), 'active');
+  // The gateway's resolver knows no such name: the check says so.
+  await page.waitForSelector('li.domain[data-domain="assets.example.com"] .reach[data-state=silent]');
+  assert.match(await page.textContent('li.domain[data-domain="assets.example.com"] .reach'), /not answering from this gateway.*does not resolve/s);
+  // site.test resolves to 127.0.0.1, where the S3 listener answers the gateway's token.
+  await page.fill('#f-domain', 'site.test');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('li.domain[data-domain="site.test"] .reach[data-state=answers]');
+  const reach = await page.textContent('li.domain[data-domain="site.test"] .reach');
+  assert.match(reach, /answers from this gateway/);
+  assert.match(reach, new RegExp(`resolves to 127\\.0\\.0\\.1 · port ${new URL(s3).port}`));
+  await page.waitForSelector('li.domain[data-domain="assets.example.com"] .reach[data-state=silent]');
   await shot('17-domains');
-  assert.deepEqual((await apiCall('GET', '/api/buckets/photos')).body.domains, ['assets.example.com']);
+  // The API behind it, and "Check again" asks again.
+  const api = await apiCall('GET', '/api/buckets/photos/domain/check?host=site.test');
+  assert.equal(api.status, 200);
+  assert.equal(api.body.answers, true);
+  assert.deepEqual(api.body.addresses, ['127.0.0.1']);
+  assert.equal((await apiCall('GET', '/api/buckets/photos/domain/check?host=elsewhere.test')).status, 404);
+  const asked = page.waitForResponse((r) => r.url().includes('/domain/check?host=site.test'));
+  await page.click('li.domain[data-domain="site.test"] .reach-again');
+  assert.equal((await asked).status(), 200);
+  await page.waitForSelector('li.domain[data-domain="site.test"] .reach[data-state=answers]');
+  assert.deepEqual((await apiCall('GET', '/api/buckets/photos')).body.domains.sort(), ['assets.example.com', 'site.test']);
+
+  // Unlink: confirmed in a dialog (cancel keeps the link), then gone from the page and the API.
+  await page.click('li.domain[data-domain="assets.example.com"] button:text("Unlink")');
+  await page.waitForSelector('.dialog:has-text("Unlink assets.example.com?")');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('.dialog', { state: 'detached' });
+  assert.deepEqual((await apiCall('GET', '/api/buckets/photos')).body.domains.sort(), ['assets.example.com', 'site.test']);
+  await page.click('li.domain[data-domain="assets.example.com"] button:text("Unlink")');
+  await shot('17b-domain-unlink-confirm');
+  await page.click('.dialog button[type=submit]');
+  await page.waitForSelector('li.domain[data-domain="assets.example.com"]', { state: 'detached' });
+  await page.waitForSelector('li.domain[data-domain="site.test"]');
+  assert.deepEqual((await apiCall('GET', '/api/buckets/photos')).body.domains, ['site.test']);
+  await page.click('li.domain[data-domain="site.test"] button:text("Unlink")');
+  await page.click('.dialog button[type=submit]');
+  await page.waitForSelector('.domain-list', { state: 'detached' });
+  await page.waitForSelector('.empty:has-text("No domains linked")');
+  assert.deepEqual((await apiCall('GET', '/api/buckets/photos')).body.domains, []);
+  // An unlinked host is no longer checked.
+  assert.equal((await apiCall('GET', '/api/buckets/photos/domain/check?host=site.test')).status, 404);
 });
 
 test('stats page with charts from the history, and the bucket list with usage', async () => {

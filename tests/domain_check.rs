@@ -316,27 +316,53 @@ async fn a_linked_host_answers_from_this_gateway_or_says_why_not() {
         .send()
         .await;
     assert_eq!((answer.status, answer.text()), (200, token.clone()));
-    let wrong_host = env
+    // Any other token, Host or method is an ordinary request: the website of the bucket
+    // (public here) serves its objects under that prefix, and never the token.
+    let (s, v) = env
+        .call(
+            Method::PATCH,
+            "/api/buckets/site",
+            Some(json!({"publicRead": true})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    env.server
+        .client()
+        .put_object()
+        .bucket("site")
+        .key(".well-known/bucketgate/notes.txt")
+        .body(b"an object".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let object = env
         .server
-        .raw("GET", &path)
+        .raw("GET", "/.well-known/bucketgate/notes.txt")
         .header("host", "site.test")
         .send()
         .await;
-    assert_eq!(wrong_host.status, 404);
-    let wrong_token = env
-        .server
-        .raw("GET", "/.well-known/bucketgate/0123")
-        .header("host", &host)
-        .send()
-        .await;
-    assert_eq!(wrong_token.status, 404);
-    let post = env
-        .server
-        .raw("POST", &path)
-        .header("host", &host)
-        .send()
-        .await;
-    assert_eq!(post.status, 405);
+    assert_eq!(
+        (object.status, object.text()),
+        (200, "an object".to_owned())
+    );
+    for (method, target, host) in [
+        ("GET", path.as_str(), "site.test"),
+        ("GET", "/.well-known/bucketgate/0123", host.as_str()),
+        ("POST", path.as_str(), host.as_str()),
+    ] {
+        let r = env
+            .server
+            .raw(method, target)
+            .header("host", host)
+            .send()
+            .await;
+        assert!(
+            r.status >= 400 && !r.text().contains(&token),
+            "{method} {target} on {host}: {} {}",
+            r.status,
+            r.text()
+        );
+    }
     // The redirect was never followed: the other server saw no request on its echo path.
     let seen = seen.lock().unwrap().clone();
     assert!(seen.iter().any(|(h, _)| h == "redirect.test"), "{seen:?}");

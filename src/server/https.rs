@@ -16,23 +16,27 @@ pub(super) fn request_host<B>(req: &Request<B>) -> String {
 /// The answer to `GET /.well-known/acme-challenge/<token>` (the key authorization), to
 /// `GET /.well-known/bucketgate-challenge/<token>` (the token) or to
 /// `GET /.well-known/bucketgate/<token>` (the token, when it is this process's for the Host:
-/// the reachability check of linked domains); `None` for other paths.
+/// the reachability check of linked domains); `None` for other paths, and for that last path
+/// with any other token or method: it is then an ordinary request (an object under that prefix
+/// stays reachable), since only the secret token is ours.
 pub(super) fn well_known<B>(app: &App, req: &Request<B>) -> Option<Response<s3s::Body>> {
     let path = req.uri().path();
+    let read = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+    if let Some(token) = path.strip_prefix(ANSWER_PATH) {
+        let answer = app.acme.gateway_answer(&request_host(req), token);
+        return answer.filter(|_| read).map(|t| plain(StatusCode::OK, t));
+    }
     let acme = path.strip_prefix(HTTP01_PATH);
     let proof = path.strip_prefix(PROOF_PATH);
-    let ours = path.strip_prefix(ANSWER_PATH);
-    let token = acme.or(proof).or(ours)?;
-    if !matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+    let token = acme.or(proof)?;
+    if !read {
         return Some(plain(StatusCode::METHOD_NOT_ALLOWED, String::new()));
     }
     let host = request_host(req);
     let answer = if acme.is_some() {
         app.acme.http01_answer(&host, token)
-    } else if proof.is_some() {
-        app.acme.proof_answer(&host, token)
     } else {
-        app.acme.gateway_answer(&host, token)
+        app.acme.proof_answer(&host, token)
     };
     Some(match answer {
         Some(text) => plain(StatusCode::OK, text),

@@ -1,177 +1,20 @@
-// Browser tests of the web console: Debian's chromium driven by playwright-core, against a
-// bucketgate spawned on free ports with a temp data dir. Screenshots of every page go to
-// target/console-screenshots/. Figures (first-load size, 10,000-object render) are printed.
-import { test, before, after } from 'node:test';
+// Browser tests of the web console, one flow through its pages: Debian's chromium driven by
+// playwright-core against a bucketgate of this file's own (harness.mjs). Screenshots of every
+// page go to target/console-screenshots/. Figures (first-load size, 10,000-object render) are
+// printed.
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { dnsServer, dockerReady, inspectContainer, removeInstance, tinyPdf, toneWav, recordWebm } from './fixtures.mjs';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '../..');
-const SHOTS = join(repo, 'target/console-screenshots');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const BIN = process.env.BUCKETGATE_BIN || resolve(repo, process.env.CARGO_TARGET_DIR || 'target', 'debug/bucketgate');
-const TOKEN = 'console-test-token-' + randomBytes(6).toString('hex');
-const ROOT_AK = 'ROOTCONSOLETEST00001';
-const ROOT_SK = randomBytes(20).toString('hex');
-const MiB = 1024 * 1024;
-
-let server, dataDir, work, s3, admin, browser, ctx, page, dns, docker;
-// The gateway instance of this run's containers (their labels), removed at the end.
-const INSTANCE = `console${randomBytes(5).toString('hex')}`;
-const logs = [];
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
-    s.on('error', rej);
-  });
-}
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  useGateway, TOKEN, ROOT_AK, MiB, logs, work, s3, admin, browser, page,
+  apiCall, s3Put, shot, listKeys, file, waitUploadsDone, clearUploads, signIn, hostGet,
+} from './harness.mjs';
 
 // The gateway's DNS server ([domains] resolver): site.test is 127.0.0.1, anything else does
 // not exist.
-const DNS_NAMES = { 'site.test': [127, 0, 0, 1] };
-
-async function waitReady(url, proc) {
-  for (let i = 0; i < 600; i++) {
-    if (proc.exitCode !== null) throw new Error(`bucketgate exited (${proc.exitCode}):\n${logs.join('')}`);
-    try { const r = await fetch(url); if (r.ok) return; } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 50 + i * 5));
-  }
-  throw new Error(`bucketgate did not answer at ${url}`);
-}
-
-async function apiCall(method, path, body, auth = TOKEN) {
-  const r = await fetch(admin + path, { method, headers: { Authorization: `Bearer ${auth}`, ...(body ? { 'Content-Type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
-}
-
-// SigV4 (header auth, unsigned payload) for fast S3 PUTs from node with root's key.
-const hmac = (k, s) => createHmac('sha256', k).update(s).digest();
-const sha = (s) => createHash('sha256').update(s).digest('hex');
-const encPath = (p) => p.split('/').map((x) => encodeURIComponent(x).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)).join('/');
-async function s3Put(bucket, key, body) {
-  const u = new URL(`${s3}/${bucket}/${encPath(key)}`);
-  const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-  const day = amzDate.slice(0, 8);
-  const headers = { host: u.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'x-amz-date': amzDate };
-  const signed = Object.keys(headers).sort();
-  const creq = ['PUT', u.pathname, '', ...signed.map((h) => `${h}:${headers[h]}\n`).join('').split('\n').slice(0, -1), '', signed.join(';'), 'UNSIGNED-PAYLOAD'].join('\n');
-  const scope = `${day}/us-east-1/s3/aws4_request`;
-  const sts = ['AWS4-HMAC-SHA256', amzDate, scope, sha(creq)].join('\n');
-  const kSig = hmac(hmac(hmac(hmac(`AWS4${ROOT_SK}`, day), 'us-east-1'), 's3'), 'aws4_request');
-  const sig = createHmac('sha256', kSig).update(sts).digest('hex');
-  const r = await fetch(u, { method: 'PUT', body, headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'x-amz-date': amzDate, Authorization: `AWS4-HMAC-SHA256 Credential=${ROOT_AK}/${scope}, SignedHeaders=${signed.join(';')}, Signature=${sig}` } });
-  if (!r.ok) throw new Error(`PUT ${key}: ${r.status} ${await r.text()}`);
-}
-
-async function shot(name, p = page, { toasts = false } = {}) {
-  if (!toasts) await p.evaluate(() => document.querySelector('.toasts')?.replaceChildren());
-  // finite animations and transitions (toasts, progress bars) finish before the picture
-  await p.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity));
-  await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-async function listKeys(bucket, prefix = '') {
-  const r = await apiCall('GET', `/api/buckets/${bucket}/objects?prefix=${encodeURIComponent(prefix)}`);
-  assert.equal(r.status, 200);
-  return r.body.objects.map((o) => o.key);
-}
-
-function file(name, bytes) {
-  const p = join(work, name);
-  mkdirSync(dirname(p), { recursive: true });
-  writeFileSync(p, bytes);
-  return p;
-}
-
-/** Polls `cond` (node side) until it holds, for at most `ms`. */
-async function waitFor(cond, what, ms = 15000) {
-  for (const until = Date.now() + ms; !(await cond());) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function waitUploadsDone(p = page) {
-  await p.waitForFunction(() => {
-    const items = [...document.querySelectorAll('.upload-item')];
-    return items.length > 0 && items.every((i) => i.dataset.state !== 'uploading' && i.dataset.state !== 'queued');
-  }, null, { timeout: 60000 });
-}
-
-/** Dismisses the finished uploads so the panel covers nothing. */
-async function clearUploads(p = page) {
-  const btn = await p.$('.upload-head-btns button:text("Clear")');
-  if (btn) await btn.click();
-  await p.waitForSelector('.upload-panel', { state: 'detached' });
-}
-
-async function signIn(p, auth) {
-  await p.goto(`${admin}/#/signin`);
-  await p.waitForSelector('.signin-card');
-  if (auth.token) {
-    await p.fill('#f-token', auth.token);
-  } else {
-    await p.click('.seg[data-mode=key]');
-    await p.fill('#f-accessKey', auth.accessKey);
-    await p.fill('#f-secretKey', auth.secretKey);
-  }
-  await p.keyboard.press('Enter');
-  await p.waitForSelector('.bucket-list table, .bucket-list .empty');
-}
-
-before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`chromium is missing at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium)`);
-  if (!existsSync(BIN)) throw new Error(`bucketgate binary missing at ${BIN}: run cargo build --bin bucketgate or set BUCKETGATE_BIN`);
-  mkdirSync(SHOTS, { recursive: true });
-  work = mkdtempSync(join(tmpdir(), 'bg-console-'));
-  dataDir = join(work, 'data');
-  const [p1, p2] = [await freePort(), await freePort()];
-  s3 = `http://127.0.0.1:${p1}`;
-  admin = `http://127.0.0.1:${p2}`;
-  // The admin origin must be one of the console origins the S3 listener's CORS allows.
-  const cfg = join(work, 'bucketgate.toml');
-  dns = await dnsServer(DNS_NAMES);
-  docker = dockerReady(repo);
-  // Container buckets run the locally built test image on a port range of this run's own.
-  const ports = 46000 + (process.pid % 100) * 20;
-  const container = docker ? `\n[container]\nprofile = "s3s-fs-test"\ninstance = "${INSTANCE}"\nport_min = ${ports}\nport_max = ${ports + 19}\nready_timeout_secs = 30\n` : '';
-  writeFileSync(cfg, `console_origins = ["${admin}"]\n\n[stats]\nsample_secs = 1\n\n[domains]\nresolver = "127.0.0.1:${dns.address().port}"\n${container}`);
-  server = spawn(BIN, ['serve', '-c', cfg, '--data-dir', dataDir, '--listen', `127.0.0.1:${p1}`, '--admin-listen', `127.0.0.1:${p2}`], {
-    env: { ...process.env, BUCKETGATE_ADMIN_TOKEN: TOKEN, BUCKETGATE_ROOT_ACCESS_KEY: ROOT_AK, BUCKETGATE_ROOT_SECRET_KEY: ROOT_SK, RUST_LOG: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.stdout.on('data', (d) => logs.push(String(d)));
-  server.stderr.on('data', (d) => logs.push(String(d)));
-  await waitReady(`${admin}/api/config`, server);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
-  ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
-  ctx.setDefaultTimeout(15000);
-  page = await ctx.newPage();
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}\n`));
-  page.on('console', (m) => { if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) logs.push(`pageerror: CSP: ${m.text()}\n`); });
-});
-
-after(async () => {
-  await browser?.close();
-  if (server && server.exitCode === null) server.kill('SIGTERM');
-  dns?.close();
-  if (docker) removeInstance(INSTANCE);
-  if (work) rmSync(work, { recursive: true, force: true });
-  const errs = logs.filter((l) => l.startsWith('pageerror'));
-  if (errs.length) console.log(errs.join(''));
-});
+useGateway({ dnsNames: { 'site.test': [127, 0, 0, 1] } });
 
 test('first load: size and strict headers', async () => {
   const c = await browser.newContext();
@@ -354,65 +197,6 @@ test('previews: image, JSON as text, HTML shown as text (never rendered)', async
   await page.keyboard.press('Escape');
 });
 
-test('previews: PDF in a frame, audio and video from the S3 listener with range requests', async () => {
-  const webm = await recordWebm(page);
-  await page.setInputFiles('.files-toolbar input[type=file]:not([webkitdirectory])', [file('doc.pdf', tinyPdf()), file('tone.wav', toneWav(0.5)), file('clip.webm', webm)]);
-  await waitUploadsDone();
-  await clearUploads();
-  for (const [key, type] of [['doc.pdf', 'application/pdf'], ['tone.wav', 'audio/wav'], ['clip.webm', 'video/webm']]) {
-    // stored with the type the browser gave the file (the preview's and the S3 answer's type)
-    const meta = await apiCall('GET', `/api/buckets/photos/objects/${key}?metadata`);
-    assert.equal(meta.status, 200, key);
-    assert.equal(meta.body.contentType, type, key);
-  }
-  await page.waitForSelector('tr[data-key="clip.webm"]');
-  // Requests of the previewed objects as the S3 listener saw them (media ask by ranges).
-  const seen = [];
-  const onResponse = async (r) => {
-    const u = new URL(r.url());
-    if (u.origin === s3 && /\/photos\/(doc\.pdf|tone\.wav|clip\.webm)$/.test(u.pathname)) {
-      seen.push({ key: u.pathname.split('/').pop(), status: r.status(), range: (await r.request().allHeaders()).range, contentRange: r.headers()['content-range'], type: r.headers()['content-type'], disposition: u.searchParams.get('response-content-disposition') });
-    }
-  };
-  page.on('response', onResponse);
-
-  // PDF: an iframe on the S3 listener's origin (never the console's), shown inline.
-  await page.click('tr[data-key="doc.pdf"] .obj-link');
-  const frame = await page.waitForSelector('.dialog iframe.preview-pdf');
-  const src = await frame.getAttribute('src');
-  assert.equal(new URL(src).origin, s3);
-  await waitFor(() => seen.some((x) => x.key === 'doc.pdf'), 'the PDF frame loaded');
-  const pdf = seen.find((x) => x.key === 'doc.pdf');
-  assert.equal(pdf.status, 200);
-  assert.equal(pdf.type, 'application/pdf');
-  assert.match(pdf.disposition, /^inline/);
-  await shot('10b-preview-pdf');
-  await page.keyboard.press('Escape');
-
-  // Audio: the WAV's metadata is read (0.5 s), through a range request answered 206.
-  await page.click('tr[data-key="tone.wav"] .obj-link');
-  await page.waitForFunction(() => { const a = document.querySelector('audio.preview-media'); return a && a.readyState >= 1; });
-  const duration = await page.$eval('audio.preview-media', (a) => a.duration);
-  assert.ok(Math.abs(duration - 0.5) < 0.01, `duration ${duration}`);
-  assert.equal(new URL(await page.getAttribute('audio.preview-media', 'src')).origin, s3);
-  await waitFor(() => seen.some((x) => x.key === 'tone.wav' && x.status === 206), 'a ranged audio request');
-  const wav = seen.find((x) => x.key === 'tone.wav' && x.status === 206);
-  assert.match(wav.range, /^bytes=\d+-\d*$/);
-  assert.match(wav.contentRange, new RegExp(`^bytes \\d+-\\d+/${toneWav(0.5).length}$`));
-  await shot('10c-preview-audio');
-  await page.keyboard.press('Escape');
-
-  // Video: the recorded WebM decodes to its 64×48 frames, also by ranges.
-  await page.click('tr[data-key="clip.webm"] .obj-link');
-  await page.waitForFunction(() => { const v = document.querySelector('video.preview-media'); return v && v.readyState >= 1 && v.videoWidth > 0; });
-  assert.deepEqual(await page.$eval('video.preview-media', (v) => [v.videoWidth, v.videoHeight]), [64, 48]);
-  await waitFor(() => seen.some((x) => x.key === 'clip.webm' && x.status === 206), 'a ranged video request');
-  assert.match(seen.find((x) => x.key === 'clip.webm' && x.status === 206).contentRange, new RegExp(`/${webm.length}$`));
-  await shot('10d-preview-video');
-  await page.keyboard.press('Escape');
-  page.off('response', onResponse);
-});
-
 test('share link works in a fresh browser context', async () => {
   await page.click('tr[data-key="notes.txt"] button[aria-label^="Share"]');
   await page.selectOption('.dialog select', String(7 * 86400));
@@ -522,21 +306,6 @@ test('settings: public read makes an anonymous GET work', async () => {
   assert.equal(anon.status, 200);
   assert.equal(await anon.text(), 'hello from the console\n');
 });
-
-// GET on the S3 listener with a Host header (fetch may not set Host): the website host.
-function hostGet(host, path = '/') {
-  const u = new URL(s3);
-  return new Promise((res, rej) => {
-    const req = httpRequest({ host: u.hostname, port: u.port, path, method: 'GET', headers: { Host: `${host}:${u.port}` } }, (r) => {
-      let body = '';
-      r.setEncoding('utf8');
-      r.on('data', (c) => { body += c; });
-      r.on('end', () => res({ status: r.statusCode, body }));
-    });
-    req.on('error', rej);
-    req.end();
-  });
-}
 
 test('settings: website index and error documents are served on the website host', async () => {
   await s3Put('photos', 'start.html', '<h1>start</h1>');
@@ -712,90 +481,6 @@ test('users and keys; a user sees only their buckets', async () => {
   await p2.waitForSelector('.signin-card');
   assert.equal(await p2.evaluate(() => sessionStorage.getItem('bucketgate.auth')), null);
   await c2.close();
-});
-
-test('delete a bucket after typing its name', async () => {
-  assert.equal((await apiCall('POST', '/api/buckets', { name: 'doomed' })).status, 201);
-  await s3Put('doomed', 'last.txt', 'still here');
-  await page.goto(`${admin}/#/b/doomed/settings`);
-  await page.click('button:text("Delete bucket…")');
-  await page.waitForSelector('.dialog #f-confirm');
-  const submit = '.dialog button[type=submit]';
-  assert.equal(await page.isDisabled(submit), true, 'disabled before anything is typed');
-  for (const wrong of ['doome', 'Doomed', 'doomed ', 'photos']) {
-    await page.fill('#f-confirm', wrong);
-    assert.equal(await page.isDisabled(submit), true, `a wrong name (${JSON.stringify(wrong)}) keeps the button disabled`);
-  }
-  await page.keyboard.press('Enter'); // Enter does not get past a disabled button either
-  assert.equal((await apiCall('GET', '/api/buckets/doomed')).status, 200);
-  await page.fill('#f-confirm', 'doomed');
-  assert.equal(await page.isDisabled(submit), false);
-  await shot('29-delete-bucket-confirm');
-  // Not empty: S3's rule, said on the field; the bucket stays.
-  await page.click(submit);
-  await page.waitForSelector('.field[data-field=confirm].invalid');
-  assert.match(await page.textContent('#f-confirm-err'), /not empty/);
-  assert.equal((await apiCall('GET', '/api/buckets/doomed')).status, 200);
-  assert.equal((await apiCall('DELETE', '/api/buckets/doomed/objects/last.txt')).status, 204);
-  await page.click(submit);
-  await page.waitForSelector('.bucket-list table');
-  assert.equal(await page.$('tr[data-bucket="doomed"]'), null);
-  assert.equal((await apiCall('GET', '/api/buckets/doomed')).status, 404);
-});
-
-test('container bucket: created in the dialog, stopped and started from its page and the list', async (t) => {
-  if (!docker) { t.skip('no Docker engine (BUCKETGATE_SKIP_DOCKER_TESTS=1)'); return; }
-  await page.goto(`${admin}/#/buckets`);
-  await page.click('.page-head .btn.primary');
-  await page.fill('#f-name', 'boxed');
-  await page.selectOption('#f-backend', 'container');
-  await page.fill('#f-profile', 's3s-fs-test');
-  await page.click('.dialog button[type=submit]');
-  // The container is created and ready before the API answers.
-  await page.waitForSelector('.snippet', { timeout: 60000 });
-  const view = (await apiCall('GET', '/api/buckets/boxed')).body;
-  assert.equal(view.backend, 'container');
-  assert.equal(view.status, 'running');
-  assert.equal(view.container.profile, 's3s-fs-test');
-  const name = view.container.name;
-  assert.equal(inspectContainer(name)?.State.Running, true);
-  await s3Put('boxed', 'kept.txt', 'in its own server');
-  const head = '.head-badges';
-  assert.equal(await page.textContent(`${head} .status .badge`), 'running');
-  await shot('30-container-bucket');
-
-  // Stop on the bucket's page: the container stops.
-  await page.click(`${head} button:has-text("Stop")`);
-  await page.waitForSelector(`${head} button:has-text("Start")`, { timeout: 30000 });
-  assert.equal(await page.textContent(`${head} .status .badge`), 'stopped');
-  assert.equal((await apiCall('GET', '/api/buckets/boxed')).body.status, 'stopped');
-  assert.equal(inspectContainer(name)?.State.Running, false);
-  await shot('31-container-stopped', page, { toasts: true });
-
-  // Start in the list: it runs again, with its data.
-  await page.goto(`${admin}/#/buckets`);
-  const row = 'tr[data-bucket="boxed"]';
-  await page.waitForSelector(`${row} .status .badge:text("stopped")`);
-  await page.click(`${row} button:has-text("Start")`);
-  await page.waitForSelector(`${row} .status .badge:text("running")`, { timeout: 60000 });
-  await page.waitForSelector(`${row} button:has-text("Stop")`);
-  assert.equal(inspectContainer(name)?.State.Running, true);
-  const back = await fetch(`${admin}/api/buckets/boxed/objects/kept.txt`, { headers: { Authorization: `Bearer ${TOKEN}` } });
-  assert.equal(back.status, 200);
-  assert.equal(await back.text(), 'in its own server');
-  await shot('32-container-started-list');
-  // Stop from the list too, then delete it after typing its name: the container goes.
-  await page.click(`${row} button:has-text("Stop")`);
-  await page.waitForSelector(`${row} .status .badge:text("stopped")`, { timeout: 30000 });
-  assert.equal(inspectContainer(name)?.State.Running, false);
-  assert.equal((await apiCall('DELETE', '/api/buckets/boxed/objects/kept.txt')).status, 204);
-  await page.goto(`${admin}/#/b/boxed/settings`);
-  await page.click('button:text("Delete bucket…")');
-  await page.fill('#f-confirm', 'boxed');
-  await page.click('.dialog button[type=submit]');
-  await page.waitForSelector('.bucket-list table', { timeout: 30000 });
-  assert.equal((await apiCall('GET', '/api/buckets/boxed')).status, 404);
-  await waitFor(() => inspectContainer(name) === null, 'the container to be removed', 30000);
 });
 
 test('narrow screen and light mode', async () => {

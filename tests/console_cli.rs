@@ -1,5 +1,6 @@
 //! CLI behaviour added with the console work: the server's help lists only server flags, and
-//! errors are one line with a non-zero exit code, never a backtrace.
+//! errors are one line with a non-zero exit code, never a backtrace; large transfers go in parts
+//! with a progress bar on a terminal (and none elsewhere).
 
 mod common;
 
@@ -198,6 +199,106 @@ async fn large_puts_go_multipart_and_resume() {
     assert!(
         std::fs::read(&back).unwrap() == data,
         "resumed upload differs"
+    );
+    server.assert_no_panics();
+}
+
+/// Runs the client under a pseudo-terminal (util-linux `script`, so stderr is a terminal):
+/// returns the exit code and everything the terminal showed.
+async fn client_on_a_terminal(
+    server: &TestServer,
+    token: &str,
+    state: &std::path::Path,
+    args: &[&str],
+) -> (Option<i32>, String) {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let line: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_bucketgate"))
+        .chain(args.iter().copied())
+        .map(quote)
+        .collect();
+    // A pty made without a terminal on stdin has no size; give it one, as a terminal would.
+    let command = format!("stty cols 120 rows 40; exec {}", line.join(" "));
+    let out = tokio::process::Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env("BUCKETGATE_API", &server.admin_endpoint)
+        .env("BUCKETGATE_ADMIN_TOKEN", token)
+        .env("BUCKETGATE_STATE_DIR", state)
+        .env_remove("BUCKETGATE_ACCESS_KEY")
+        .env_remove("BUCKETGATE_SECRET_KEY")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run script (util-linux) to get a pseudo-terminal");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn large_puts_and_gets_show_progress_on_a_terminal() {
+    let server = TestServer::start().await;
+    let token = server.admin_token();
+    let work = tempfile::tempdir().unwrap();
+    let state = work.path().join("state");
+    let file = work.path().join("big.bin");
+    let size = 17 * MIB;
+    let data = pattern(7, 0, size);
+    std::fs::write(&file, &data).unwrap();
+    let bucket = bucket_name();
+    let (rc, _, err) = client(&server, &token, &state, &["bucket", "create", &bucket]).await;
+    assert_eq!(rc, Some(0), "{err}");
+
+    let f = file.to_str().unwrap();
+    let (rc, screen) = client_on_a_terminal(
+        &server,
+        &token,
+        &state,
+        &["object", "put", &bucket, f, "--key", "big.bin"],
+    )
+    .await;
+    assert_eq!(rc, Some(0), "{screen}");
+    // The bar's template: `{bar} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}`.
+    assert!(
+        screen.contains("/17.00 MiB"),
+        "no progress line naming the total:\n{screen:?}"
+    );
+    assert!(
+        screen.contains("MiB/s") || screen.contains("KiB/s"),
+        "no speed:\n{screen:?}"
+    );
+    assert!(screen.contains("ETA "), "no ETA:\n{screen:?}");
+    let head = server
+        .client()
+        .head_object()
+        .bucket(&bucket)
+        .key("big.bin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.content_length(), Some(size as i64));
+    assert!(
+        head.e_tag().unwrap().ends_with("-3\""),
+        "sent in parts: {head:?}"
+    );
+
+    let back = work.path().join("back.bin");
+    let out = back.to_str().unwrap();
+    let (rc, screen) = client_on_a_terminal(
+        &server,
+        &token,
+        &state,
+        &["object", "get", &bucket, "big.bin", "-o", out],
+    )
+    .await;
+    assert_eq!(rc, Some(0), "{screen}");
+    assert!(
+        screen.contains("/17.00 MiB") && screen.contains("ETA "),
+        "{screen:?}"
+    );
+    assert!(
+        std::fs::read(&back).unwrap() == data,
+        "downloaded bytes differ"
     );
     server.assert_no_panics();
 }

@@ -1,6 +1,6 @@
 //! The web console on the admin listener: assets from `console/` with CSP, ETag/304,
-//! Cache-Control and gzip; traversal attempts answered 404; `GET /api/config` and
-//! `GET /api/whoami`.
+//! Cache-Control (content-versioned URLs immutable, the page and unversioned URLs revalidated)
+//! and gzip; traversal attempts answered 404; `GET /api/config` and `GET /api/whoami`.
 
 mod common;
 
@@ -17,6 +17,39 @@ fn console_file(path: &str) -> Vec<u8> {
             .join(path),
     )
     .expect("console asset on disk")
+}
+
+/// `text` without the `?v=<20 hex digits>` the server adds to asset references.
+fn strip_versions(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("?v=") {
+        let tail = &rest[i + 3..];
+        let hex = tail.bytes().take_while(u8::is_ascii_hexdigit).count();
+        assert_eq!(
+            hex,
+            20,
+            "a version of 20 hex digits at {:?}",
+            &tail[..tail.len().min(30)]
+        );
+        out.push_str(&rest[..i]);
+        rest = &tail[hex..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The versioned URLs `text` names after `prefix` (such as `src="` or `from '`), as
+/// (path as written, version).
+fn versioned_refs(text: &str, prefix: &str, quote: char) -> Vec<(String, String)> {
+    text.match_indices(prefix)
+        .filter_map(|(i, _)| {
+            let start = i + prefix.len();
+            let end = start + text[start..].find(quote)?;
+            let (path, v) = text[start..end].split_once("?v=")?;
+            Some((path.to_owned(), v.to_owned()))
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -51,9 +84,11 @@ async fn index_has_csp_etag_and_revalidates() {
     }
     let etag = h["etag"].to_str().unwrap().to_owned();
     assert!(etag.starts_with('"') && etag.len() > 10, "{etag}");
+    // The file as written, with versions added to its asset references.
+    let page = resp.text().await.unwrap();
     assert_eq!(
-        resp.bytes().await.unwrap().as_ref(),
-        console_file("index.html")
+        strip_versions(&page),
+        String::from_utf8(console_file("index.html")).unwrap()
     );
 
     // The ETag is the content's: the same on every request, and a match answers 304.
@@ -77,24 +112,23 @@ async fn index_has_csp_etag_and_revalidates() {
 }
 
 #[tokio::test]
-async fn assets_are_gzipped_when_accepted_and_cached_an_hour() {
+async fn assets_are_gzipped_when_accepted() {
     let server = TestServer::start().await;
-    let want = console_file("index.html");
+    let want = console_file("app.css");
     // Raw requests: reqwest here decompresses nothing, and the test wants the wire bytes.
     let plain = server
-        .raw("GET", "/console/index.html")
+        .raw("GET", "/console/app.css")
         .to(server.admin_addr)
         .send()
         .await;
     assert_eq!(plain.status, 200);
-    assert_eq!(plain.header("cache-control"), Some("public, max-age=3600"));
     assert_eq!(plain.header("content-encoding"), None);
     assert_eq!(plain.header("vary"), Some("Accept-Encoding"));
     assert!(plain.header("content-security-policy").is_some());
     assert_eq!(plain.body, want);
 
     let zipped = server
-        .raw("GET", "/console/index.html")
+        .raw("GET", "/console/app.css")
         .to(server.admin_addr)
         .header("accept-encoding", "br, gzip")
         .send()
@@ -110,13 +144,103 @@ async fn assets_are_gzipped_when_accepted_and_cached_an_hour() {
     assert_eq!(unzipped, want);
 
     let refused = server
-        .raw("GET", "/console/index.html")
+        .raw("GET", "/console/app.css")
         .to(server.admin_addr)
         .header("accept-encoding", "gzip;q=0")
         .send()
         .await;
     assert_eq!(refused.header("content-encoding"), None);
     assert_eq!(refused.body, want);
+}
+
+#[tokio::test]
+async fn versioned_asset_urls_are_immutable_and_name_one_module_each() {
+    let server = TestServer::start().await;
+    let get = |target: String| {
+        let server = &server;
+        async move {
+            let r = server
+                .raw("GET", &target)
+                .to(server.admin_addr)
+                .send()
+                .await;
+            assert_eq!(r.status, 200, "{target}: {}", r.text());
+            r
+        }
+    };
+    let page = get("/".to_owned()).await;
+    assert_eq!(page.header("cache-control"), Some("no-cache"));
+    let page = page.text();
+    let mut refs = versioned_refs(&page, "src=\"", '"');
+    refs.extend(versioned_refs(&page, "href=\"", '"'));
+    let names: Vec<&str> = refs.iter().map(|(p, _)| p.as_str()).collect();
+    for want in [
+        "/console/app.css",
+        "/console/js/app.js",
+        "/console/js/api.js",
+    ] {
+        assert!(names.contains(&want), "{want} not versioned in {page}");
+    }
+    // Every versioned URL is immutable and serves the file (its own imports versioned).
+    for (path, v) in &refs {
+        let r = get(format!("{path}?v={v}")).await;
+        assert_eq!(
+            r.header("cache-control"),
+            Some("public, max-age=31536000, immutable"),
+            "{path}"
+        );
+        let disk = console_file(path.strip_prefix("/console/").unwrap());
+        assert_eq!(
+            strip_versions(&r.text()),
+            String::from_utf8(disk).unwrap(),
+            "{path}"
+        );
+    }
+    // The same URL for a module wherever it is imported from: app.js and a page import
+    // api.js under the version the page preloads.
+    let version_of = |name: &str| {
+        refs.iter()
+            .find(|(p, _)| p == name)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
+    let api = version_of("/console/js/api.js");
+    let app = get(format!(
+        "/console/js/app.js?v={}",
+        version_of("/console/js/app.js")
+    ))
+    .await
+    .text();
+    let imports = versioned_refs(&app, "from './", '\'');
+    assert!(
+        imports.contains(&("api.js".to_owned(), api.clone())),
+        "{app}"
+    );
+    let (_, page_v) = imports
+        .iter()
+        .find(|(p, _)| p == "pages/signin.js")
+        .expect("app.js imports the sign-in page");
+    let signin = get(format!("/console/js/pages/signin.js?v={page_v}"))
+        .await
+        .text();
+    let back = versioned_refs(&signin, "from '../", '\'');
+    assert!(back.contains(&("api.js".to_owned(), api)), "{signin}");
+    // …and the cycle back to app.js names app.js's own URL.
+    assert!(
+        back.contains(&("app.js".to_owned(), version_of("/console/js/app.js"))),
+        "{signin}"
+    );
+
+    // An unversioned URL, or one naming other content, is revalidated, never immutable.
+    for target in [
+        "/console/js/api.js",
+        "/console/js/api.js?v=00000000000000000000",
+        "/console/js/api.js?x=1",
+    ] {
+        let r = get(target.to_owned()).await;
+        assert_eq!(r.header("cache-control"), Some("no-cache"), "{target}");
+    }
+    server.assert_no_panics();
 }
 
 #[tokio::test]

@@ -106,6 +106,7 @@ export const bucketStats = (b) => api('GET', `/api/buckets/${enc(b)}/stats`);
 export const statsHistory = (b, range) => api('GET', `/api/buckets/${enc(b)}/stats/history?range=${enc(range)}`);
 export const linkDomain = (b, domain) => api('POST', `/api/buckets/${enc(b)}/domain`, { domain });
 export const unlinkDomain = (b, domain) => api('DELETE', `/api/buckets/${enc(b)}/domain`, { domain });
+export const checkDomain = (b, host) => api('GET', `/api/buckets/${enc(b)}/domain/check?host=${encodeURIComponent(host)}`);
 
 // ---- objects
 export function listObjects(b, { prefix = '', delimiter = '/', token = '', maxKeys = 1000 } = {}, signal) {

@@ -14,11 +14,13 @@
 
 pub mod config;
 mod order;
+mod probe;
 mod schedule;
 mod store;
 mod verify;
 
 pub use config::{AcmeConfig, ChallengeKind, DomainsConfig, VerifyMethod};
+pub use probe::{ANSWER_PATH, PortCheck, Reachability};
 pub use verify::txt_name;
 
 use std::collections::{HashMap, HashSet};
@@ -101,6 +103,14 @@ pub struct Manager {
     account: Mutex<Option<instant_acme::Account>>,
     /// Wakes the background task (a new link).
     kick: tokio::sync::Notify,
+    /// Drawn at random when the process starts; with a host name it makes the token answered
+    /// at `/.well-known/bucketgate/<token>`, so an answer carrying it comes from this process
+    /// ([`probe`]).
+    gateway_secret: [u8; 32],
+    /// Port of the S3 listener (plain HTTP), asked by reachability checks.
+    s3_port: u16,
+    /// Reachability checks running at once.
+    probe_slots: tokio::sync::Semaphore,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -113,11 +123,13 @@ fn now_secs() -> i64 {
 
 impl Manager {
     /// Loads the stored certificates into `certs` (served by SNI from the first handshake on).
+    /// `s3_port` is the S3 listener's (plain HTTP) port.
     pub fn open(
         (acme, domains): (AcmeConfig, DomainsConfig),
         registry: Arc<Registry>,
         master: Arc<MasterKey>,
         certs: Arc<CertTable>,
+        s3_port: u16,
     ) -> crate::error::Result<Arc<Self>> {
         let m = Self {
             acme,
@@ -130,6 +142,9 @@ impl Manager {
             in_flight: Mutex::default(),
             account: Mutex::default(),
             kick: tokio::sync::Notify::new(),
+            gateway_secret: rand::random(),
+            s3_port,
+            probe_slots: tokio::sync::Semaphore::new(probe::SLOTS),
         };
         // Disabled, nothing prunes certificates of unlinked domains: none are served.
         let stored = if m.acme.enabled {
@@ -284,7 +299,11 @@ impl Manager {
 mod tests {
     use super::*;
 
-    fn manager(dir: &std::path::Path, enabled: bool, verify: VerifyMethod) -> Arc<Manager> {
+    pub(crate) fn manager(
+        dir: &std::path::Path,
+        enabled: bool,
+        verify: VerifyMethod,
+    ) -> Arc<Manager> {
         let store = crate::meta::Store::open(dir).unwrap();
         let registry = Arc::new(Registry::open(store, Arc::default()).unwrap());
         let acme = AcmeConfig {
@@ -296,7 +315,7 @@ mod tests {
             ..DomainsConfig::default()
         };
         let master = Arc::new(MasterKey::from_bytes(&[7; 32]));
-        Manager::open((acme, domains), registry, master, Arc::default()).unwrap()
+        Manager::open((acme, domains), registry, master, Arc::default(), 9000).unwrap()
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub fn txt_name(host: &str) -> String {
 
 /// A resolver on the configured DNS server, or the system's. Built for each pass so that an
 /// answer cached from the last one (a missing record) does not hide a record just published.
-fn resolver(server: Option<std::net::SocketAddr>) -> Result<TokioResolver, String> {
+pub(super) fn resolver(server: Option<std::net::SocketAddr>) -> Result<TokioResolver, String> {
     let builder = match server {
         Some(addr) => {
             let mut ns = NameServerConfig::udp_and_tcp(addr.ip());

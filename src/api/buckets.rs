@@ -495,6 +495,31 @@ pub async fn unlink_domain(
     Ok(axum::Json(with_usage(&state, &rec)?))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckQuery {
+    #[serde(default)]
+    pub host: Option<String>,
+}
+
+/// `GET /api/buckets/{name}/domain/check?host=`: whether a linked host answers from here.
+pub async fn check_domain(
+    State(state): State<ApiState>,
+    caller: Caller,
+    PathArgs(name): PathArgs<String>,
+    QueryArgs(q): QueryArgs<CheckQuery>,
+) -> ApiResult<axum::Json<crate::acme::Reachability>> {
+    let host = q
+        .host
+        .filter(|h| !h.trim().is_empty())
+        .ok_or_else(|| ApiError::invalid("host", "the host name to check is required"))?;
+    let r = state
+        .control
+        .check_domain(&caller.actor, &name, &host)
+        .await?;
+    Ok(axum::Json(r))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,13 +3,10 @@
 //! `GET /api/config` and `GET /api/whoami`.
 //!
 //! Every asset answer carries a strict CSP (no inline script or style; media and downloads only
-//! from the S3 listener), `nosniff`, an ETag that is the hash of the bytes, and `Cache-Control`
-//! (`no-cache` for the page, an hour for the rest, revalidated by ETag). Gzip is computed once
-//! per asset content and kept.
-
-use std::collections::HashMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+//! from the S3 listener), `nosniff`, an ETag that is the hash of the bytes, and `Cache-Control`:
+//! the page and unversioned asset URLs are `no-cache` (revalidated by ETag); the page names its
+//! assets, and modules their imports, by content-versioned URLs (`?v=`, see [`super::assets`]),
+//! which are cached for a year as immutable. Gzip is computed once per asset content and kept.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -21,85 +18,6 @@ use super::ApiState;
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::control::Actor;
-
-#[derive(rust_embed::RustEmbed)]
-#[folder = "console/"]
-struct Assets;
-
-/// One asset ready to send: its bytes, their gzip when smaller, and headers derived from them.
-struct Prepared {
-    hash: [u8; 32],
-    etag: HeaderValue,
-    content_type: HeaderValue,
-    raw: bytes::Bytes,
-    gzip: Option<bytes::Bytes>,
-}
-
-/// Prepared assets by path; an entry is replaced when the file's hash changes (debug builds
-/// read from disk, so the content may change while the server runs).
-#[derive(Default)]
-pub struct AssetCache {
-    entries: Mutex<HashMap<String, Arc<Prepared>>>,
-}
-
-impl AssetCache {
-    fn get(&self, path: &str) -> Option<Arc<Prepared>> {
-        let file = Assets::get(path)?;
-        let hash = file.metadata.sha256_hash();
-        if let Some(p) = self.lock().get(path).filter(|p| p.hash == hash) {
-            return Some(p.clone());
-        }
-        // Compressed outside the lock: a race prepares the same bytes twice, harmlessly.
-        let prepared = Arc::new(prepare(path, hash, file.data.into_owned()));
-        self.lock().insert(path.to_owned(), prepared.clone());
-        Some(prepared)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Prepared>>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-}
-
-fn prepare(path: &str, hash: [u8; 32], raw: Vec<u8>) -> Prepared {
-    let etag = HeaderValue::from_str(&format!("\"{}\"", hex::encode(&hash[..16])))
-        .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
-    let content_type = content_type(path);
-    // Kept only when smaller (tiny files grow by gzip's header).
-    let gzip = gzip(&raw)
-        .filter(|z| z.len() < raw.len())
-        .map(bytes::Bytes::from);
-    Prepared {
-        hash,
-        etag,
-        content_type,
-        raw: bytes::Bytes::from(raw),
-        gzip,
-    }
-}
-
-fn gzip(raw: &[u8]) -> Option<Vec<u8>> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    enc.write_all(raw).ok()?;
-    enc.finish().ok()
-}
-
-fn content_type(path: &str) -> HeaderValue {
-    let ext = path.rsplit_once('.').map_or("", |(_, e)| e);
-    HeaderValue::from_static(match ext.to_ascii_lowercase().as_str() {
-        "html" => "text/html; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "json" => "application/json",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "ico" => "image/x-icon",
-        "woff2" => "font/woff2",
-        "txt" => "text/plain; charset=utf-8",
-        _ => "application/octet-stream",
-    })
-}
 
 /// Whether a decoded asset path is a plain relative path inside `console/`: no `.`/`..` or
 /// empty segments, no backslashes, no control characters (NUL included), no drive letters.
@@ -114,9 +32,12 @@ fn safe_asset_path(path: &str) -> bool {
             .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
 }
 
+/// Cache lifetime of a versioned asset URL: its bytes never change.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
 /// `GET /`: the console page.
 pub async fn index(State(state): State<ApiState>, headers: HeaderMap) -> Response {
-    serve(&state, "index.html", &headers, "no-cache")
+    serve(&state, "index.html", &headers, None)
 }
 
 /// `GET /console/{*path}`: one asset. The path is taken from the raw URI and decoded here so
@@ -129,16 +50,27 @@ pub async fn asset(State(state): State<ApiState>, headers: HeaderMap, uri: Uri) 
     if !safe_asset_path(&path) {
         return not_found();
     }
-    serve(&state, &path, &headers, "public, max-age=3600")
+    let version = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("v=")));
+    serve(&state, &path, &headers, version)
 }
 
 fn not_found() -> Response {
     ApiError::not_found("NoSuchAsset", "no such console asset").into_response()
 }
 
-fn serve(state: &ApiState, path: &str, req: &HeaderMap, cache_control: &'static str) -> Response {
+/// One asset; `version` is the `v` of its URL: immutable when it names the current content, and
+/// revalidated otherwise (an old page asking for an old version gets today's bytes, which must
+/// not be kept under the old URL).
+fn serve(state: &ApiState, path: &str, req: &HeaderMap, version: Option<&str>) -> Response {
     let Some(asset) = state.assets.get(path) else {
         return not_found();
+    };
+    let cache_control = if version == Some(asset.version.as_str()) {
+        IMMUTABLE
+    } else {
+        "no-cache"
     };
     let not_modified = req
         .get(header::IF_NONE_MATCH)

@@ -7,6 +7,7 @@
 //!
 //! One route table ([`ROUTES`]) builds the router and is checked against the OpenAPI document.
 
+mod assets;
 mod auth;
 mod buckets;
 mod console;
@@ -25,8 +26,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+pub use assets::AssetCache;
 pub use auth::ct_eq;
-pub use console::{AssetCache, Site};
+pub use console::Site;
 pub use error::{ApiError, MAX_JSON_BODY};
 
 use crate::control::Control;
@@ -43,7 +45,7 @@ pub struct ApiState {
     pub max_presign_expiry_secs: u64,
     /// Host names the console shows (`GET /api/config`).
     pub site: Arc<Site>,
-    /// The console's assets, prepared (ETag, gzip) once per content.
+    /// The console's assets, prepared (versioned references, ETag, gzip) once per content.
     pub assets: Arc<AssetCache>,
 }
 
@@ -89,6 +91,7 @@ route_table! {
     delete "/api/buckets/{name}/uploads/{uploadId}" => uploads::abort;
     post "/api/buckets/{name}/domain" => buckets::link_domain;
     delete "/api/buckets/{name}/domain" => buckets::unlink_domain;
+    get "/api/buckets/{name}/domain/check" => buckets::check_domain;
     post "/api/users" => users::create;
     get "/api/users" => users::list;
     get "/api/users/{id}" => users::show;

@@ -142,8 +142,9 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
         ("get", "/", Op::new("consolePage", "Web console page (index.html; Cache-Control: no-cache, ETag)").public()
             .resp(("200".into(), json!({"description": "HTML page", "content": {"text/html": {"schema": {"type": "string"}}}})))
             .resp(("304".into(), json!({"description": "Not modified (If-None-Match matched the ETag)"})))),
-        ("get", "/console/{path}", Op::new("consoleAsset", "A web console asset (CSS, ES module, image); ETag, max-age=3600, gzip when accepted").public()
-            .params(vec![path_param("path", "Asset path under console/, e.g. js/api.js")])
+        ("get", "/console/{path}", Op::new("consoleAsset", "A web console asset (CSS, ES module, image); ETag, gzip when accepted; with ?v= naming its current version (as the page and modules link it) Cache-Control: public, max-age=31536000, immutable, else no-cache").public()
+            .params(vec![path_param("path", "Asset path under console/, e.g. js/api.js"),
+                query_param("v", json!({"type": "string"}), "Content version (the page and modules name their assets with it)")])
             .resp(("200".into(), json!({"description": "The asset", "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}}})))
             .resp(("304".into(), json!({"description": "Not modified (If-None-Match matched the ETag)"})))
             .resp(err("404", "NoSuchAsset (also any path leaving the folder)"))),
@@ -241,6 +242,11 @@ fn operations() -> Vec<(&'static str, &'static str, Op)> {
         ("delete", "/api/buckets/{name}/domain", Op::new("unlinkDomain", "Unlink one host name, or all without a body").params(vec![b()])
             .body("DomainUnlink", false)
             .resp(ok("200", "The bucket", Some("Bucket")))),
+        ("get", "/api/buckets/{name}/domain/check", Op::new("checkDomain", "Whether a host linked to the bucket currently answers from this gateway: the host is resolved and asked over HTTP (on [domains] http_port and the S3 listener's port, no redirects, 3 s per port) for a token only this gateway process serves").params(vec![b(),
+                query_param("host", json!({"type": "string"}), "A host name linked to this bucket")])
+            .resp(ok("200", "The check", Some("DomainCheck")))
+            .resp(err("404", "NoSuchDomain: the host is not linked to this bucket"))
+            .resp(err("400", "InvalidArgument (host missing), InvalidDomain (non-ASCII: use punycode), ReservedDomain (a link whose name became reserved: it never routes)"))),
         ("post", "/api/users", Op::new("createUser", "Create a user (admin)").body("UserCreate", true)
             .resp(ok("201", "Created", Some("User")))
             .resp(err("403", "Not the admin"))
@@ -325,6 +331,15 @@ fn schemas() -> Value {
         w
     };
     let cors_n = json!({"type": "array", "minItems": 1, "maxItems": 100, "nullable": true, "items": schema_ref("CorsRule")});
+    let domain_check = json!({"type": "object", "required": ["host", "answers", "addresses", "checks"], "properties": {
+            "host": s("string"),
+            "answers": {"type": "boolean", "description": "Some port answered with this gateway's token"},
+            "addresses": {"type": "array", "items": s("string"), "description": "What the host resolves to (the first is asked)"},
+            "message": {"type": "string", "description": "Why nothing was asked (the host does not resolve)"},
+            "checks": {"type": "array", "items": {"type": "object", "required": ["port", "url", "answers"], "properties": {
+                "port": s("integer"), "url": {"type": "string", "description": "The URL asked (its token elided)"},
+                "answers": s("boolean"), "status": {"type": "integer", "description": "HTTP status of the answer"},
+                "message": {"type": "string", "description": "Why it is not this gateway's answer"}}}}}});
     let mut v = json!({
         "Website": website,
         "CorsRule": cors_rule,
@@ -411,6 +426,7 @@ fn schemas() -> Value {
                 "description": "Host name such as assets.example.com (at least two labels; not localhost, an IP, or one of the gateway's own hosts)"}}},
         "DomainUnlink": {"type": "object", "additionalProperties": false, "properties": {
             "domain": {"type": "string", "description": "Host name to unlink; absent: all"}}},
+        "DomainCheck": domain_check,
         "UserCreate": {"type": "object", "additionalProperties": false, "required": ["id"], "properties": {
             "id": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z0-9][a-z0-9._@-]{0,63}$"},
             "name": {"type": "string", "minLength": 1, "maxLength": 256, "pattern": text_pattern}, "team": id}},

@@ -75,6 +75,38 @@ impl Control {
         Ok(rec)
     }
 
+    /// Whether `host`, linked to the bucket, currently answers from this gateway (see
+    /// [`crate::acme::Manager::reachability`]). Only a host linked to this bucket is checked:
+    /// another is `404 NoSuchDomain`, a reserved one (it never routes) `400 ReservedDomain`.
+    pub async fn check_domain(
+        &self,
+        actor: &Actor,
+        name: &str,
+        host: &str,
+    ) -> Result<crate::acme::Reachability> {
+        let rec = self.bucket(actor, name)?;
+        let host = crate::hosts::normalize_domain(host).map_err(domain_refused)?;
+        if !rec.domains.contains(&host) {
+            return Err(control_error(
+                "NoSuchDomain",
+                http::StatusCode::NOT_FOUND,
+                format!("{host} is not linked to this bucket"),
+            ));
+        }
+        if let Some(why) = self.gateway.registry().reserved_hosts().reason(&host) {
+            return Err(control_error(
+                "ReservedDomain",
+                http::StatusCode::BAD_REQUEST,
+                format!("{host} never routes: {why}"),
+            ));
+        }
+        let acme = self
+            .acme
+            .as_ref()
+            .ok_or(Error::Bug("domain checks need the ACME manager"))?;
+        Ok(acme.reachability(&host).await)
+    }
+
     /// Where each of a bucket's linked domains stands: reserved, ownership proof, certificate.
     pub fn domain_reports(&self, rec: &BucketRecord) -> Vec<DomainReport> {
         let registry = self.gateway.registry();

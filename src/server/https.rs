@@ -1,9 +1,9 @@
-//! The S3 listener's part in automatic HTTPS: ACME HTTP-01 challenges and `http` ownership
-//! proofs answered before any routing, HTTP → HTTPS redirects and HSTS for website hosts
+//! The S3 listener's part in automatic HTTPS: ACME HTTP-01 challenges, `http` ownership
+//! proofs and the gateway's own reachability answer served before any routing, HTTP → HTTPS redirects and HSTS for website hosts
 //! that have an issued certificate.
 
 use super::App;
-use crate::acme::{HTTP01_PATH, PROOF_PATH};
+use crate::acme::{ANSWER_PATH, HTTP01_PATH, PROOF_PATH};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri};
 
 /// The request's Host, canonical (empty when it has none).
@@ -13,14 +13,23 @@ pub(super) fn request_host<B>(req: &Request<B>) -> String {
         .unwrap_or_default()
 }
 
-/// The answer to `GET /.well-known/acme-challenge/<token>` (the key authorization) or to
-/// `GET /.well-known/bucketgate-challenge/<token>` (the token); `None` for other paths.
+/// The answer to `GET /.well-known/acme-challenge/<token>` (the key authorization), to
+/// `GET /.well-known/bucketgate-challenge/<token>` (the token) or to
+/// `GET /.well-known/bucketgate/<token>` (the token, when it is this process's for the Host:
+/// the reachability check of linked domains); `None` for other paths, and for that last path
+/// with any other token or method: it is then an ordinary request (an object under that prefix
+/// stays reachable), since only the secret token is ours.
 pub(super) fn well_known<B>(app: &App, req: &Request<B>) -> Option<Response<s3s::Body>> {
     let path = req.uri().path();
+    let read = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+    if let Some(token) = path.strip_prefix(ANSWER_PATH) {
+        let answer = app.acme.gateway_answer(&request_host(req), token);
+        return answer.filter(|_| read).map(|t| plain(StatusCode::OK, t));
+    }
     let acme = path.strip_prefix(HTTP01_PATH);
     let proof = path.strip_prefix(PROOF_PATH);
     let token = acme.or(proof)?;
-    if !matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+    if !read {
         return Some(plain(StatusCode::METHOD_NOT_ALLOWED, String::new()));
     }
     let host = request_host(req);

@@ -162,6 +162,7 @@ impl App {
             registry.clone(),
             master.clone(),
             issued.clone(),
+            config.listen.port(),
         )?;
         let hosts = Arc::new(HostMap::new(
             &config.base_domain,

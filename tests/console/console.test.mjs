@@ -1,155 +1,20 @@
-// Browser tests of the web console: Debian's chromium driven by playwright-core, against a
-// bucketgate spawned on free ports with a temp data dir. Screenshots of every page go to
-// target/console-screenshots/. Figures (first-load size, 10,000-object render) are printed.
-import { test, before, after } from 'node:test';
+// Browser tests of the web console, one flow through its pages: Debian's chromium driven by
+// playwright-core against a bucketgate of this file's own (harness.mjs). Screenshots of every
+// page go to target/console-screenshots/. Figures (first-load size, 10,000-object render) are
+// printed.
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  useGateway, TOKEN, ROOT_AK, MiB, logs, work, s3, admin, browser, page,
+  apiCall, s3Put, shot, listKeys, file, waitUploadsDone, clearUploads, signIn, hostGet,
+} from './harness.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, '../..');
-const SHOTS = join(repo, 'target/console-screenshots');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const BIN = process.env.BUCKETGATE_BIN || resolve(repo, process.env.CARGO_TARGET_DIR || 'target', 'debug/bucketgate');
-const TOKEN = 'console-test-token-' + randomBytes(6).toString('hex');
-const ROOT_AK = 'ROOTCONSOLETEST00001';
-const ROOT_SK = randomBytes(20).toString('hex');
-const MiB = 1024 * 1024;
-
-let server, dataDir, work, s3, admin, browser, ctx, page;
-const logs = [];
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
-    s.on('error', rej);
-  });
-}
-
-async function waitReady(url, proc) {
-  for (let i = 0; i < 600; i++) {
-    if (proc.exitCode !== null) throw new Error(`bucketgate exited (${proc.exitCode}):\n${logs.join('')}`);
-    try { const r = await fetch(url); if (r.ok) return; } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 50 + i * 5));
-  }
-  throw new Error(`bucketgate did not answer at ${url}`);
-}
-
-async function apiCall(method, path, body, auth = TOKEN) {
-  const r = await fetch(admin + path, { method, headers: { Authorization: `Bearer ${auth}`, ...(body ? { 'Content-Type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
-  const text = await r.text();
-  return { status: r.status, body: text ? JSON.parse(text) : null };
-}
-
-// SigV4 (header auth, unsigned payload) for fast S3 PUTs from node with root's key.
-const hmac = (k, s) => createHmac('sha256', k).update(s).digest();
-const sha = (s) => createHash('sha256').update(s).digest('hex');
-const encPath = (p) => p.split('/').map((x) => encodeURIComponent(x).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)).join('/');
-async function s3Put(bucket, key, body) {
-  const u = new URL(`${s3}/${bucket}/${encPath(key)}`);
-  const amzDate = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
-  const day = amzDate.slice(0, 8);
-  const headers = { host: u.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'x-amz-date': amzDate };
-  const signed = Object.keys(headers).sort();
-  const creq = ['PUT', u.pathname, '', ...signed.map((h) => `${h}:${headers[h]}\n`).join('').split('\n').slice(0, -1), '', signed.join(';'), 'UNSIGNED-PAYLOAD'].join('\n');
-  const scope = `${day}/us-east-1/s3/aws4_request`;
-  const sts = ['AWS4-HMAC-SHA256', amzDate, scope, sha(creq)].join('\n');
-  const kSig = hmac(hmac(hmac(hmac(`AWS4${ROOT_SK}`, day), 'us-east-1'), 's3'), 'aws4_request');
-  const sig = createHmac('sha256', kSig).update(sts).digest('hex');
-  const r = await fetch(u, { method: 'PUT', body, headers: { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', 'x-amz-date': amzDate, Authorization: `AWS4-HMAC-SHA256 Credential=${ROOT_AK}/${scope}, SignedHeaders=${signed.join(';')}, Signature=${sig}` } });
-  if (!r.ok) throw new Error(`PUT ${key}: ${r.status} ${await r.text()}`);
-}
-
-async function shot(name, p = page, { toasts = false } = {}) {
-  if (!toasts) await p.evaluate(() => document.querySelector('.toasts')?.replaceChildren());
-  // finite animations and transitions (toasts, progress bars) finish before the picture
-  await p.waitForFunction(() => document.getAnimations().every((a) => a.playState !== 'running' || a.effect?.getComputedTiming().iterations === Infinity));
-  await p.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-async function listKeys(bucket, prefix = '') {
-  const r = await apiCall('GET', `/api/buckets/${bucket}/objects?prefix=${encodeURIComponent(prefix)}`);
-  assert.equal(r.status, 200);
-  return r.body.objects.map((o) => o.key);
-}
-
-function file(name, bytes) {
-  const p = join(work, name);
-  mkdirSync(dirname(p), { recursive: true });
-  writeFileSync(p, bytes);
-  return p;
-}
-
-async function waitUploadsDone(p = page) {
-  await p.waitForFunction(() => {
-    const items = [...document.querySelectorAll('.upload-item')];
-    return items.length > 0 && items.every((i) => i.dataset.state !== 'uploading' && i.dataset.state !== 'queued');
-  }, null, { timeout: 60000 });
-}
-
-/** Dismisses the finished uploads so the panel covers nothing. */
-async function clearUploads(p = page) {
-  const btn = await p.$('.upload-head-btns button:text("Clear")');
-  if (btn) await btn.click();
-  await p.waitForSelector('.upload-panel', { state: 'detached' });
-}
-
-async function signIn(p, auth) {
-  await p.goto(`${admin}/#/signin`);
-  await p.waitForSelector('.signin-card');
-  if (auth.token) {
-    await p.fill('#f-token', auth.token);
-  } else {
-    await p.click('.seg[data-mode=key]');
-    await p.fill('#f-accessKey', auth.accessKey);
-    await p.fill('#f-secretKey', auth.secretKey);
-  }
-  await p.keyboard.press('Enter');
-  await p.waitForSelector('.bucket-list table, .bucket-list .empty');
-}
-
-before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`chromium is missing at ${CHROMIUM}: install Debian's chromium package (apt-get install chromium)`);
-  if (!existsSync(BIN)) throw new Error(`bucketgate binary missing at ${BIN}: run cargo build --bin bucketgate or set BUCKETGATE_BIN`);
-  mkdirSync(SHOTS, { recursive: true });
-  work = mkdtempSync(join(tmpdir(), 'bg-console-'));
-  dataDir = join(work, 'data');
-  const [p1, p2] = [await freePort(), await freePort()];
-  s3 = `http://127.0.0.1:${p1}`;
-  admin = `http://127.0.0.1:${p2}`;
-  // The admin origin must be one of the console origins the S3 listener's CORS allows.
-  const cfg = join(work, 'bucketgate.toml');
-  writeFileSync(cfg, `console_origins = ["${admin}"]\n\n[stats]\nsample_secs = 1\n`);
-  server = spawn(BIN, ['serve', '-c', cfg, '--data-dir', dataDir, '--listen', `127.0.0.1:${p1}`, '--admin-listen', `127.0.0.1:${p2}`], {
-    env: { ...process.env, BUCKETGATE_ADMIN_TOKEN: TOKEN, BUCKETGATE_ROOT_ACCESS_KEY: ROOT_AK, BUCKETGATE_ROOT_SECRET_KEY: ROOT_SK, RUST_LOG: 'warn' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server.stdout.on('data', (d) => logs.push(String(d)));
-  server.stderr.on('data', (d) => logs.push(String(d)));
-  await waitReady(`${admin}/api/config`, server);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--headless', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
-  ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
-  ctx.setDefaultTimeout(15000);
-  page = await ctx.newPage();
-  page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}\n`));
-  page.on('console', (m) => { if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) logs.push(`pageerror: CSP: ${m.text()}\n`); });
-});
-
-after(async () => {
-  await browser?.close();
-  if (server && server.exitCode === null) server.kill('SIGTERM');
-  if (work) rmSync(work, { recursive: true, force: true });
-  const errs = logs.filter((l) => l.startsWith('pageerror'));
-  if (errs.length) console.log(errs.join(''));
-});
+// The gateway's DNS server ([domains] resolver): site.test is 127.0.0.1, anything else does
+// not exist.
+useGateway({ dnsNames: { 'site.test': [127, 0, 0, 1] } });
 
 test('first load: size and strict headers', async () => {
   const c = await browser.newContext();
@@ -250,6 +115,55 @@ test('upload by picker and drop: a 20 MiB file in parts, small files, a folder',
   await page.waitForSelector('tr.folder[data-key="album/"]');
   await shot('09-file-browser');
   await clearUploads();
+});
+
+test('drop a folder: directory entries are walked and uploaded under its name', async () => {
+  await page.goto(`${admin}/#/b/photos/files/album/`);
+  await page.waitForSelector('tr[data-key="album/one.txt"]');
+  // Chromium gives a synthetic DataTransfer no file system entries (webkitGetAsEntry() answers
+  // null), so the drop carries entries built here with the same surface as
+  // FileSystemDirectoryEntry / FileSystemFileEntry: callbacks called later, and a directory
+  // reader that hands out its children in batches (Chromium's own reader gives at most 100 per
+  // call) until an empty one.
+  await page.evaluate(() => {
+    const later = (fn) => setTimeout(fn, 0);
+    const fileEntry = (name, text) => ({ isFile: true, isDirectory: false, name, file: (ok) => later(() => ok(new File([text], name, { type: 'text/plain' }))) });
+    const dirEntry = (name, children) => ({
+      isFile: false, isDirectory: true, name,
+      createReader() { let i = 0; return { readEntries(ok) { later(() => { const batch = children.slice(i, i + 2); i += batch.length; ok(batch); }); } }; },
+    });
+    const trip = dirEntry('trip', [
+      fileEntry('a.txt', 'trip a'), fileEntry('b.txt', 'trip b'), fileEntry('c.txt', 'trip c'),
+      dirEntry('day1', [fileEntry('beach.txt', 'sand'), dirEntry('night', [fileEntry('stars.txt', 'many')])]),
+      dirEntry('empty', []),
+    ]);
+    const item = (entry) => ({ kind: 'file', type: '', webkitGetAsEntry: () => entry, getAsFile: () => null });
+    const fake = { types: ['Files'], items: [item(trip), item(fileEntry('loose.txt', 'loose'))], files: [], dropEffect: 'none' };
+    const zone = document.querySelector('.dropzone');
+    for (const type of ['dragenter', 'dragover', 'drop']) {
+      const ev = new DragEvent(type, { dataTransfer: new DataTransfer(), bubbles: true, cancelable: true });
+      Object.defineProperty(ev, 'dataTransfer', { value: fake });
+      zone.dispatchEvent(ev);
+    }
+  });
+  await page.waitForSelector('.upload-item[data-key="album/trip/day1/night/stars.txt"]');
+  await waitUploadsDone();
+  const states = await page.$$eval('.upload-item', (els) => els.map((e) => [e.dataset.key, e.dataset.state]));
+  assert.deepEqual(states.map(([k]) => k).sort(), ['album/loose.txt', 'album/trip/a.txt', 'album/trip/b.txt', 'album/trip/c.txt', 'album/trip/day1/beach.txt', 'album/trip/day1/night/stars.txt']);
+  for (const [k, st] of states) assert.equal(st, 'done', k);
+  assert.deepEqual((await listKeys('photos', 'album/trip/')).sort(), ['album/trip/a.txt', 'album/trip/b.txt', 'album/trip/c.txt', 'album/trip/day1/beach.txt', 'album/trip/day1/night/stars.txt']);
+  const got = await fetch(`${admin}/api/buckets/photos/objects/album/trip/day1/night/stars.txt`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+  assert.equal(got.status, 200);
+  assert.equal(await got.text(), 'many');
+  await page.waitForSelector('tr.folder[data-key="album/trip/"]');
+  await page.waitForSelector('tr[data-key="album/loose.txt"]');
+  await shot('09b-folder-dropped');
+  await clearUploads();
+  await page.click('tr.folder[data-key="album/trip/"] a');
+  await page.waitForSelector('tr.folder[data-key="album/trip/day1/"]');
+  assert.deepEqual(await page.$$eval('.files tbody tr', (r) => r.map((x) => x.dataset.key)), ['album/trip/day1/', 'album/trip/a.txt', 'album/trip/b.txt', 'album/trip/c.txt']);
+  await page.goto(`${admin}/#/b/photos/files/`);
+  await page.waitForSelector('tr[data-key="big.bin"]');
 });
 
 test('download matches byte for byte', async () => {
@@ -393,21 +307,6 @@ test('settings: public read makes an anonymous GET work', async () => {
   assert.equal(await anon.text(), 'hello from the console\n');
 });
 
-// GET on the S3 listener with a Host header (fetch may not set Host): the website host.
-function hostGet(host, path = '/') {
-  const u = new URL(s3);
-  return new Promise((res, rej) => {
-    const req = httpRequest({ host: u.hostname, port: u.port, path, method: 'GET', headers: { Host: `${host}:${u.port}` } }, (r) => {
-      let body = '';
-      r.setEncoding('utf8');
-      r.on('data', (c) => { body += c; });
-      r.on('end', () => res({ status: r.statusCode, body }));
-    });
-    req.on('error', rej);
-    req.end();
-  });
-}
-
 test('settings: website index and error documents are served on the website host', async () => {
   await s3Put('photos', 'start.html', '<h1>start</h1>');
   await s3Put('photos', 'missing.html', '<h1>not here</h1>');
@@ -455,7 +354,7 @@ test('settings: a CORS rule added in the editor is stored and answers preflights
   assert.equal(pre.headers.get('access-control-allow-origin'), 'https://app.example.com');
 });
 
-test('domain link and unlink', async () => {
+test('domain link and unlink; whether each host answers from this gateway', async () => {
   await page.goto(`${admin}/#/b/photos/domains`);
   await page.fill('#f-domain', 'not a host');
   await page.keyboard.press('Enter');
@@ -465,8 +364,49 @@ test('domain link and unlink', async () => {
   await page.waitForSelector('li.domain[data-domain="assets.example.com"]');
   assert.deepEqual(await page.$$eval('li.domain table.dns tbody td', (t) => t.map((x) => x.textContent)), ['A', 'assets.example.com', '127.0.0.1']);
   assert.equal(await page.textContent('li.domain .domain-status[data-active=true] .badge'), 'active');
+  // The gateway's resolver knows no such name: the check says so.
+  await page.waitForSelector('li.domain[data-domain="assets.example.com"] .reach[data-state=silent]');
+  assert.match(await page.textContent('li.domain[data-domain="assets.example.com"] .reach'), /not answering from this gateway.*does not resolve/s);
+  // site.test resolves to 127.0.0.1, where the S3 listener answers the gateway's token.
+  await page.fill('#f-domain', 'site.test');
+  await page.keyboard.press('Enter');
+  await page.waitForSelector('li.domain[data-domain="site.test"] .reach[data-state=answers]');
+  const reach = await page.textContent('li.domain[data-domain="site.test"] .reach');
+  assert.match(reach, /answers from this gateway/);
+  assert.match(reach, new RegExp(`resolves to 127\\.0\\.0\\.1 · port ${new URL(s3).port}`));
+  await page.waitForSelector('li.domain[data-domain="assets.example.com"] .reach[data-state=silent]');
   await shot('17-domains');
-  assert.deepEqual((await apiCall('GET', '/api/buckets/photos')).body.domains, ['assets.example.com']);
+  // The API behind it, and "Check again" asks again.
+  const api = await apiCall('GET', '/api/buckets/photos/domain/check?host=site.test');
+  assert.equal(api.status, 200);
+  assert.equal(api.body.answers, true);
+  assert.deepEqual(api.body.addresses, ['127.0.0.1']);
+  assert.equal((await apiCall('GET', '/api/buckets/photos/domain/check?host=elsewhere.test')).status, 404);
+  const asked = page.waitForResponse((r) => r.url().includes('/domain/check?host=site.test'));
+  await page.click('li.domain[data-domain="site.test"] .reach-again');
+  assert.equal((await asked).status(), 200);
+  await page.waitForSelector('li.domain[data-domain="site.test"] .reach[data-state=answers]');
+  assert.deepEqual((await apiCall('GET', '/api/buckets/photos')).body.domains.sort(), ['assets.example.com', 'site.test']);
+
+  // Unlink: confirmed in a dialog (cancel keeps the link), then gone from the page and the API.
+  await page.click('li.domain[data-domain="assets.example.com"] button:text("Unlink")');
+  await page.waitForSelector('.dialog:has-text("Unlink assets.example.com?")');
+  await page.keyboard.press('Escape');
+  await page.waitForSelector('.dialog', { state: 'detached' });
+  assert.deepEqual((await apiCall('GET', '/api/buckets/photos')).body.domains.sort(), ['assets.example.com', 'site.test']);
+  await page.click('li.domain[data-domain="assets.example.com"] button:text("Unlink")');
+  await shot('17b-domain-unlink-confirm');
+  await page.click('.dialog button[type=submit]');
+  await page.waitForSelector('li.domain[data-domain="assets.example.com"]', { state: 'detached' });
+  await page.waitForSelector('li.domain[data-domain="site.test"]');
+  assert.deepEqual((await apiCall('GET', '/api/buckets/photos')).body.domains, ['site.test']);
+  await page.click('li.domain[data-domain="site.test"] button:text("Unlink")');
+  await page.click('.dialog button[type=submit]');
+  await page.waitForSelector('.domain-list', { state: 'detached' });
+  await page.waitForSelector('.empty:has-text("No domains linked")');
+  assert.deepEqual((await apiCall('GET', '/api/buckets/photos')).body.domains, []);
+  // An unlinked host is no longer checked.
+  assert.equal((await apiCall('GET', '/api/buckets/photos/domain/check?host=site.test')).status, 404);
 });
 
 test('stats page with charts from the history, and the bucket list with usage', async () => {

@@ -1,5 +1,6 @@
-// Domains: link and unlink hosts, the DNS record to create, the website URL, and whether the
-// host answers from this gateway (when the API reports it).
+// Domains: link and unlink hosts, the DNS record to create, the website URL, whether the
+// gateway routes the host, and whether the host currently answers from this gateway (the API
+// resolves it and asks it for a token only this gateway serves).
 import * as api from '../api.js';
 import { errorField } from '../api.js';
 import { h, clear, field, setFieldError, toast, toastError, icon, copyRow, emptyState, confirmDialog, badge } from '../ui.js';
@@ -43,6 +44,7 @@ export async function domainsTab({ panel, bucket, state }) {
       h('table.table.dns', h('thead', h('tr', h('th', 'Type'), h('th', 'Name'), h('th', 'Value'))),
         h('tbody', h('tr', h('td', recordType(target)), h('td.mono', d), h('td.mono', target)), proofRow(bucket, d))),
       certificateLine(bucket, d),
+      reachability(bucket, d),
       copyRow('Website URL', `${scheme}//${d}${port}/`),
       h('p.small.muted', 'Check it: ', h('code', `curl -I ${scheme}//${d}${port}/`)))))
     : emptyState('globe', 'No domains linked', 'Link a host name to serve this bucket as a website at your own domain.');
@@ -60,6 +62,39 @@ function answers(bucket, d) {
   if (info && !info.active) return h('span.domain-status', { dataset: { active: 'false' } }, badge(`inactive · ${info.error || 'refused'}`, 'warn'), info.message ? h('small.muted', ` ${info.message}`) : null);
   const label = bucket.publicRead ? 'active' : 'active · private';
   return h('span.domain-status', { dataset: { active: 'true' } }, badge(label, bucket.publicRead ? 'ok' : 'warn'));
+}
+
+/** Whether `d` currently reaches this gateway: checked when the page opens and on request. */
+function reachability(bucket, d) {
+  const info = (bucket.domainStatus || []).find((x) => x.domain === d);
+  if (info?.status === 'reserved') return null; // it never routes: nothing to ask
+  const out = h('div.reach', { dataset: { state: 'checking' }, 'aria-live': 'polite' });
+  const again = h('button.btn.small.ghost.reach-again', { type: 'button', onclick: () => run() }, 'Check again');
+  const run = async () => {
+    out.dataset.state = 'checking';
+    again.disabled = true;
+    clear(out, h('span.spinner', { 'aria-hidden': 'true' }), h('span.muted.small', `Asking ${d} whether it answers from this gateway…`));
+    try {
+      const r = await api.checkDomain(bucket.name, d);
+      out.dataset.state = r.answers ? 'answers' : 'silent';
+      const where = r.addresses?.length ? `resolves to ${r.addresses.join(', ')}` : null;
+      if (r.answers) {
+        const port = r.checks.find((c) => c.answers)?.port;
+        clear(out, badge('answers from this gateway', 'ok'), h('span.small.muted', [where, port ? `port ${port}` : null].filter(Boolean).join(' · ')), again);
+      } else {
+        const why = r.message ? [r.message] : r.checks.map((c) => `port ${c.port}: ${c.message || 'no answer'}`);
+        clear(out, badge('not answering from this gateway', 'warn'), where ? h('span.small.muted', where) : null, again,
+          h('ul.reach-why.small.muted', why.map((w) => h('li', w))));
+      }
+    } catch (ex) {
+      out.dataset.state = 'error';
+      clear(out, badge('check failed', 'warn'), h('span.small.muted', ex.message), again);
+    } finally {
+      again.disabled = false;
+    }
+  };
+  run();
+  return out;
 }
 
 /** The TXT record that proves ownership of `d`, while the gateway waits for it. */

@@ -57,7 +57,10 @@ async fn lock_configuration_is_validated() {
     let s3 = server.client();
     let plain = server.bucket(&s3).await;
     assert_s3_err(
-        s3.get_object_lock_configuration().bucket(&plain).send().await,
+        s3.get_object_lock_configuration()
+            .bucket(&plain)
+            .send()
+            .await,
         404,
         "ObjectLockConfigurationNotFoundError",
     );
@@ -83,7 +86,12 @@ async fn lock_configuration_is_validated() {
     assert_s3_err(res, 400, "InvalidRequest");
 
     let bucket = locked_bucket(&s3).await;
-    let v = s3.get_bucket_versioning().bucket(&bucket).send().await.unwrap();
+    let v = s3
+        .get_bucket_versioning()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(v.status(), Some(&BucketVersioningStatus::Enabled));
     let res = s3
         .put_bucket_versioning()
@@ -96,9 +104,17 @@ async fn lock_configuration_is_validated() {
         .send()
         .await;
     assert_s3_err(res, 409, "InvalidBucketState");
-    let conf = s3.get_object_lock_configuration().bucket(&bucket).send().await.unwrap();
+    let conf = s3
+        .get_object_lock_configuration()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     let conf = conf.object_lock_configuration().unwrap();
-    assert_eq!(conf.object_lock_enabled(), Some(&ObjectLockEnabled::Enabled));
+    assert_eq!(
+        conf.object_lock_enabled(),
+        Some(&ObjectLockEnabled::Enabled)
+    );
     assert!(conf.rule().is_none());
 
     // Both Days and Years, neither, zero, negative.
@@ -119,7 +135,11 @@ async fn lock_configuration_is_validated() {
         raw.assert_error(400, code);
     }
     let xml = "<ObjectLockConfiguration><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>FOREVER</Mode><Days>1</Days></DefaultRetention></Rule></ObjectLockConfiguration>";
-    let raw = server.signed("PUT", &format!("/{bucket}?object-lock")).body(xml).send().await;
+    let raw = server
+        .signed("PUT", &format!("/{bucket}?object-lock"))
+        .body(xml)
+        .send()
+        .await;
     raw.assert_error(400, "MalformedXML");
     server.assert_no_panics();
 }
@@ -138,29 +158,60 @@ async fn retention_and_legal_hold_protect_versions() {
 
     // Default retention applies to new versions.
     let v = put(&s3, &bucket, "gov").await;
-    let head = s3.head_object().bucket(&bucket).key("gov").send().await.unwrap();
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("gov")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.object_lock_mode(), Some(&ObjectLockMode::Governance));
-    let until = head.object_lock_retain_until_date().expect("retain-until").secs();
+    let until = head
+        .object_lock_retain_until_date()
+        .expect("retain-until")
+        .secs();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    assert!((until - now - 86_400).abs() < 120, "one day from now: {until}");
-    let ret = s3.get_object_retention().bucket(&bucket).key("gov").send().await.unwrap();
+    assert!(
+        (until - now - 86_400).abs() < 120,
+        "one day from now: {until}"
+    );
+    let ret = s3
+        .get_object_retention()
+        .bucket(&bucket)
+        .key("gov")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
         ret.retention().and_then(|r| r.mode()),
         Some(&ObjectLockRetentionMode::Governance)
     );
 
     // A delete without a version id still adds a marker; the locked version stays.
-    let del = s3.delete_object().bucket(&bucket).key("gov").send().await.unwrap();
+    let del = s3
+        .delete_object()
+        .bucket(&bucket)
+        .key("gov")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(del.delete_marker(), Some(true));
     assert_s3_err(
-        s3.delete_object().bucket(&bucket).key("gov").version_id(&v).send().await,
+        s3.delete_object()
+            .bucket(&bucket)
+            .key("gov")
+            .version_id(&v)
+            .send()
+            .await,
         403,
         "AccessDenied",
     );
     // Shortening governance retention needs the bypass.
     let sooner = ObjectLockRetention::builder()
         .mode(ObjectLockRetentionMode::Governance)
-        .retain_until_date(DateTime::from_secs(time::OffsetDateTime::now_utc().unix_timestamp() + 3600))
+        .retain_until_date(DateTime::from_secs(
+            time::OffsetDateTime::now_utc().unix_timestamp() + 3600,
+        ))
         .build();
     assert_s3_err(
         s3.put_object_retention()
@@ -178,11 +229,27 @@ async fn retention_and_legal_hold_protect_versions() {
     let token = server.admin_token();
     let http = http_client();
     let ep = &server.admin_endpoint;
-    let r = http.post(format!("{ep}/api/users")).bearer_auth(&token).json(&json!({"id": "bob"})).send().await.unwrap();
+    let r = http
+        .post(format!("{ep}/api/users"))
+        .bearer_auth(&token)
+        .json(&json!({"id": "bob"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
-    let k: serde_json::Value =
-        http.post(format!("{ep}/api/users/bob/keys")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
-    let (bob_ak, bob_sk) = (k["accessKey"].as_str().unwrap(), k["secretKey"].as_str().unwrap());
+    let k: serde_json::Value = http
+        .post(format!("{ep}/api/users/bob/keys"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (bob_ak, bob_sk) = (
+        k["accessKey"].as_str().unwrap(),
+        k["secretKey"].as_str().unwrap(),
+    );
     let r = http
         .patch(format!("{ep}/api/buckets/{bucket}"))
         .bearer_auth(&token)
@@ -193,7 +260,13 @@ async fn retention_and_legal_hold_protect_versions() {
     assert_eq!(r.status(), 200);
     let bob = server.client_with(bob_ak, bob_sk);
     assert_s3_err(
-        bob.delete_object().bucket(&bucket).key("gov").version_id(&v).bypass_governance_retention(true).send().await,
+        bob.delete_object()
+            .bucket(&bucket)
+            .key("gov")
+            .version_id(&v)
+            .bypass_governance_retention(true)
+            .send()
+            .await,
         403,
         "AccessDenied",
     );
@@ -219,7 +292,13 @@ async fn retention_and_legal_hold_protect_versions() {
         .unwrap_or_else(|e| panic!("PUT with compliance: {}", dbg_err(&e)));
     let c = res.version_id.unwrap();
     assert_s3_err(
-        s3.delete_object().bucket(&bucket).key("comp").version_id(&c).bypass_governance_retention(true).send().await,
+        s3.delete_object()
+            .bucket(&bucket)
+            .key("comp")
+            .version_id(&c)
+            .bypass_governance_retention(true)
+            .send()
+            .await,
         403,
         "AccessDenied",
     );
@@ -227,7 +306,14 @@ async fn retention_and_legal_hold_protect_versions() {
         .mode(ObjectLockRetentionMode::Compliance)
         .retain_until_date(in_days(3))
         .build();
-    s3.put_object_retention().bucket(&bucket).key("comp").version_id(&c).retention(longer).send().await.unwrap();
+    s3.put_object_retention()
+        .bucket(&bucket)
+        .key("comp")
+        .version_id(&c)
+        .retention(longer)
+        .send()
+        .await
+        .unwrap();
     assert_s3_err(
         s3.put_object_retention()
             .bucket(&bucket)
@@ -246,7 +332,13 @@ async fn retention_and_legal_hold_protect_versions() {
         .retain_until_date(in_days(-1))
         .build();
     assert_s3_err(
-        s3.put_object_retention().bucket(&bucket).key("comp").version_id(&c).retention(past).send().await,
+        s3.put_object_retention()
+            .bucket(&bucket)
+            .key("comp")
+            .version_id(&c)
+            .retention(past)
+            .send()
+            .await,
         400,
         "InvalidArgument",
     );
@@ -255,7 +347,9 @@ async fn retention_and_legal_hold_protect_versions() {
     s3.put_object_lock_configuration()
         .bucket(&bucket)
         .object_lock_configuration(
-            ObjectLockConfiguration::builder().object_lock_enabled(ObjectLockEnabled::Enabled).build(),
+            ObjectLockConfiguration::builder()
+                .object_lock_enabled(ObjectLockEnabled::Enabled)
+                .build(),
         )
         .send()
         .await
@@ -263,21 +357,65 @@ async fn retention_and_legal_hold_protect_versions() {
     let h = put(&s3, &bucket, "held").await;
     let hold = |on| {
         ObjectLockLegalHold::builder()
-            .status(if on { ObjectLockLegalHoldStatus::On } else { ObjectLockLegalHoldStatus::Off })
+            .status(if on {
+                ObjectLockLegalHoldStatus::On
+            } else {
+                ObjectLockLegalHoldStatus::Off
+            })
             .build()
     };
-    s3.put_object_legal_hold().bucket(&bucket).key("held").version_id(&h).legal_hold(hold(true)).send().await.unwrap();
-    let got = s3.get_object_legal_hold().bucket(&bucket).key("held").version_id(&h).send().await.unwrap();
-    assert_eq!(got.legal_hold().and_then(|l| l.status()), Some(&ObjectLockLegalHoldStatus::On));
+    s3.put_object_legal_hold()
+        .bucket(&bucket)
+        .key("held")
+        .version_id(&h)
+        .legal_hold(hold(true))
+        .send()
+        .await
+        .unwrap();
+    let got = s3
+        .get_object_legal_hold()
+        .bucket(&bucket)
+        .key("held")
+        .version_id(&h)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        got.legal_hold().and_then(|l| l.status()),
+        Some(&ObjectLockLegalHoldStatus::On)
+    );
     assert_s3_err(
-        s3.delete_object().bucket(&bucket).key("held").version_id(&h).bypass_governance_retention(true).send().await,
+        s3.delete_object()
+            .bucket(&bucket)
+            .key("held")
+            .version_id(&h)
+            .bypass_governance_retention(true)
+            .send()
+            .await,
         403,
         "AccessDenied",
     );
-    s3.put_object_legal_hold().bucket(&bucket).key("held").version_id(&h).legal_hold(hold(false)).send().await.unwrap();
-    s3.delete_object().bucket(&bucket).key("held").version_id(&h).send().await.unwrap();
+    s3.put_object_legal_hold()
+        .bucket(&bucket)
+        .key("held")
+        .version_id(&h)
+        .legal_hold(hold(false))
+        .send()
+        .await
+        .unwrap();
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("held")
+        .version_id(&h)
+        .send()
+        .await
+        .unwrap();
     assert_s3_err(
-        s3.get_object_retention().bucket(&bucket).key("nothing").send().await,
+        s3.get_object_retention()
+            .bucket(&bucket)
+            .key("nothing")
+            .send()
+            .await,
         404,
         "NoSuchKey",
     );

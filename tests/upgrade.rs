@@ -27,22 +27,52 @@ async fn a_data_dir_of_the_previous_release_opens_and_versions() {
     server.terminate(std::time::Duration::from_secs(10));
     let data = server.data_dir();
     std::fs::remove_dir_all(&data).unwrap();
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/datadir-v0");
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/datadir-v0");
     copy_dir(&fixture, &data);
     server.restart().await;
     let s3 = server.client();
 
-    assert_eq!(get_bytes(&s3, "legacy", "small.txt").await, b"small inline object\n");
-    assert_eq!(get_bytes(&s3, "legacy", "dir/blob.bin").await, vec![b'b'; 300_000]);
-    assert_s3_err(s3.get_object().bucket("legacy").key("deleted.txt").send().await, 404, "NoSuchKey");
-    let head = s3.head_object().bucket("legacy").key("small.txt").send().await.unwrap();
+    assert_eq!(
+        get_bytes(&s3, "legacy", "small.txt").await,
+        b"small inline object\n"
+    );
+    assert_eq!(
+        get_bytes(&s3, "legacy", "dir/blob.bin").await,
+        vec![b'b'; 300_000]
+    );
+    assert_s3_err(
+        s3.get_object()
+            .bucket("legacy")
+            .key("deleted.txt")
+            .send()
+            .await,
+        404,
+        "NoSuchKey",
+    );
+    let head = s3
+        .head_object()
+        .bucket("legacy")
+        .key("small.txt")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.content_type(), Some("text/plain"));
-    assert_eq!(head.metadata().and_then(|m| m.get("color")).map(String::as_str), Some("green"));
+    assert_eq!(
+        head.metadata()
+            .and_then(|m| m.get("color"))
+            .map(String::as_str),
+        Some("green")
+    );
 
     // The old objects are the null versions once versioning is on.
     s3.put_bucket_versioning()
         .bucket("legacy")
-        .versioning_configuration(VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build())
+        .versioning_configuration(
+            VersioningConfiguration::builder()
+                .status(BucketVersioningStatus::Enabled)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -56,9 +86,24 @@ async fn a_data_dir_of_the_previous_release_opens_and_versions() {
         .unwrap()
         .version_id
         .unwrap();
-    let old = s3.get_object().bucket("legacy").key("small.txt").version_id("null").send().await.unwrap();
-    assert_eq!(old.body.collect().await.unwrap().to_vec(), b"small inline object\n");
-    let listed = s3.list_object_versions().bucket("legacy").send().await.unwrap();
+    let old = s3
+        .get_object()
+        .bucket("legacy")
+        .key("small.txt")
+        .version_id("null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        old.body.collect().await.unwrap().to_vec(),
+        b"small inline object\n"
+    );
+    let listed = s3
+        .list_object_versions()
+        .bucket("legacy")
+        .send()
+        .await
+        .unwrap();
     let ids: Vec<_> = listed
         .versions()
         .iter()

@@ -63,11 +63,21 @@ async fn all_versions(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<(String, Str
         .iter()
         .map(|v| {
             let id = v.version_id().unwrap().to_owned();
-            (v.key().unwrap().to_owned(), id, v.is_latest().unwrap(), false)
+            (
+                v.key().unwrap().to_owned(),
+                id,
+                v.is_latest().unwrap(),
+                false,
+            )
         })
         .chain(out.delete_markers().iter().map(|m| {
             let id = m.version_id().unwrap().to_owned();
-            (m.key().unwrap().to_owned(), id, m.is_latest().unwrap(), true)
+            (
+                m.key().unwrap().to_owned(),
+                id,
+                m.is_latest().unwrap(),
+                true,
+            )
         }))
         .collect();
     // Newest first per key: version ids sort by time, so descending id within a key.
@@ -82,48 +92,90 @@ async fn versions_markers_and_restores() {
     let bucket = server.bucket(&s3).await;
 
     // A bucket that never had versioning answers an empty configuration.
-    let v = s3.get_bucket_versioning().bucket(&bucket).send().await.unwrap();
+    let v = s3
+        .get_bucket_versioning()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(v.status(), None);
     // Written before versioning: the null version.
     assert_eq!(put(&s3, &bucket, "k", b"zero").await, None);
     set_versioning(&s3, &bucket, BucketVersioningStatus::Enabled).await;
-    let v = s3.get_bucket_versioning().bucket(&bucket).send().await.unwrap();
+    let v = s3
+        .get_bucket_versioning()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(v.status(), Some(&BucketVersioningStatus::Enabled));
 
     let v1 = put(&s3, &bucket, "k", b"one").await.expect("a version id");
     let v2 = put(&s3, &bucket, "k", b"two").await.expect("a version id");
     assert_ne!(v1, v2);
     assert!(v1 < v2, "version ids are time-ordered: {v1} {v2}");
-    assert!(v1.bytes().all(|b| b.is_ascii_alphanumeric()), "URL-safe: {v1}");
+    assert!(
+        v1.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "URL-safe: {v1}"
+    );
     assert_eq!(get_bytes(&s3, &bucket, "k").await, b"two");
     assert_eq!(get_version(&s3, &bucket, "k", &v1).await, b"one");
     assert_eq!(get_version(&s3, &bucket, "k", "null").await, b"zero");
-    let head = s3.head_object().bucket(&bucket).key("k").version_id(&v1).send().await.unwrap();
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key("k")
+        .version_id(&v1)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.content_length(), Some(3));
     assert_eq!(head.version_id(), Some(v1.as_str()));
 
     // Unknown and malformed ids.
     let unknown = format!("{}0", &v1[..23]);
     assert_s3_err(
-        s3.get_object().bucket(&bucket).key("k").version_id(&unknown).send().await,
+        s3.get_object()
+            .bucket(&bucket)
+            .key("k")
+            .version_id(&unknown)
+            .send()
+            .await,
         404,
         "NoSuchVersion",
     );
     assert_s3_err(
-        s3.get_object().bucket(&bucket).key("k").version_id("not-a-version").send().await,
+        s3.get_object()
+            .bucket(&bucket)
+            .key("k")
+            .version_id("not-a-version")
+            .send()
+            .await,
         400,
         "InvalidArgument",
     );
 
     // A delete without a version id adds a marker.
-    let del = s3.delete_object().bucket(&bucket).key("k").send().await.unwrap();
+    let del = s3
+        .delete_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(del.delete_marker(), Some(true));
-    let marker = del.version_id().expect("the marker's version id").to_owned();
+    let marker = del
+        .version_id()
+        .expect("the marker's version id")
+        .to_owned();
     let raw = server.signed("GET", &format!("/{bucket}/k")).send().await;
     raw.assert_error(404, "NoSuchKey");
     assert_eq!(raw.header("x-amz-delete-marker"), Some("true"));
     assert_eq!(raw.header("x-amz-version-id"), Some(marker.as_str()));
-    let raw = server.signed("GET", &format!("/{bucket}/k?versionId={marker}")).send().await;
+    let raw = server
+        .signed("GET", &format!("/{bucket}/k?versionId={marker}"))
+        .send()
+        .await;
     raw.assert_error(405, "MethodNotAllowed");
     assert_eq!(raw.header("x-amz-delete-marker"), Some("true"));
     // Listings show no object; versions show all four, the marker latest.
@@ -150,17 +202,39 @@ async fn versions_markers_and_restores() {
     assert_eq!(get_bytes(&s3, &bucket, "k").await, b"two");
 
     // Deleting the current version by id makes the next newer one current.
-    s3.delete_object().bucket(&bucket).key("k").version_id(&v2).send().await.unwrap();
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("k")
+        .version_id(&v2)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(get_bytes(&s3, &bucket, "k").await, b"one");
     // Deleting a version that does not exist is no error.
-    s3.delete_object().bucket(&bucket).key("k").version_id(&v2).send().await.unwrap();
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("k")
+        .version_id(&v2)
+        .send()
+        .await
+        .unwrap();
     let all = all_versions(&s3, &bucket).await;
     assert_eq!(all.len(), 2, "{all:?}");
 
     // The bucket cannot be deleted while any version is left.
-    assert_s3_err(s3.delete_bucket().bucket(&bucket).send().await, 409, "BucketNotEmpty");
+    assert_s3_err(
+        s3.delete_bucket().bucket(&bucket).send().await,
+        409,
+        "BucketNotEmpty",
+    );
     for (key, id, _, _) in all {
-        s3.delete_object().bucket(&bucket).key(&key).version_id(&id).send().await.unwrap();
+        s3.delete_object()
+            .bucket(&bucket)
+            .key(&key)
+            .version_id(&id)
+            .send()
+            .await
+            .unwrap();
     }
     assert!(all_versions(&s3, &bucket).await.is_empty());
     s3.delete_bucket().bucket(&bucket).send().await.unwrap();
@@ -179,12 +253,28 @@ async fn suspended_buckets_replace_the_null_version() {
     let all = all_versions(&s3, &bucket).await;
     let mut ids: Vec<&str> = all.iter().map(|e| e.1.as_str()).collect();
     ids.sort();
-    assert_eq!(ids, vec![v1.as_str(), "null"], "one null version, one kept: {all:?}");
-    assert!(all.iter().any(|e| e.1 == "null" && e.2), "the null version is the latest");
+    assert_eq!(
+        ids,
+        vec![v1.as_str(), "null"],
+        "one null version, one kept: {all:?}"
+    );
+    assert!(
+        all.iter().any(|e| e.1 == "null" && e.2),
+        "the null version is the latest"
+    );
     assert_eq!(get_version(&s3, &bucket, "k", "null").await, b"null-b");
     // A delete in a suspended bucket adds a null marker in place of the null version.
-    let del = s3.delete_object().bucket(&bucket).key("k").send().await.unwrap();
-    assert_eq!((del.delete_marker(), del.version_id()), (Some(true), Some("null")));
+    let del = s3
+        .delete_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (del.delete_marker(), del.version_id()),
+        (Some(true), Some("null"))
+    );
     let all = all_versions(&s3, &bucket).await;
     assert_eq!(all.len(), 2, "{all:?}");
     assert!(all.iter().any(|e| e.1 == "null" && e.3 && e.2));
@@ -202,11 +292,18 @@ async fn list_object_versions_pages_with_markers_and_prefixes() {
     let mut expected = Vec::new();
     for key in ["a", "b/x", "b/y", "c"] {
         for n in 0..3 {
-            let id = put(&s3, &bucket, key, format!("{key}{n}").as_bytes()).await.unwrap();
+            let id = put(&s3, &bucket, key, format!("{key}{n}").as_bytes())
+                .await
+                .unwrap();
             expected.push((key.to_owned(), id));
         }
     }
-    s3.delete_object().bucket(&bucket).key("c").send().await.unwrap();
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("c")
+        .send()
+        .await
+        .unwrap();
     // Page through two at a time; every version comes exactly once, newest first per key.
     let mut seen = Vec::new();
     let (mut km, mut vm): (Option<String>, Option<String>) = (None, None);
@@ -223,10 +320,16 @@ async fn list_object_versions_pages_with_markers_and_prefixes() {
         let n = out.versions().len() + out.delete_markers().len();
         assert!(n <= 2);
         for v in out.versions() {
-            seen.push((v.key().unwrap().to_owned(), v.version_id().unwrap().to_owned()));
+            seen.push((
+                v.key().unwrap().to_owned(),
+                v.version_id().unwrap().to_owned(),
+            ));
         }
         for m in out.delete_markers() {
-            seen.push((m.key().unwrap().to_owned(), m.version_id().unwrap().to_owned()));
+            seen.push((
+                m.key().unwrap().to_owned(),
+                m.version_id().unwrap().to_owned(),
+            ));
         }
         if out.is_truncated() != Some(true) {
             break;
@@ -241,23 +344,54 @@ async fn list_object_versions_pages_with_markers_and_prefixes() {
     dedup.dedup();
     assert_eq!(dedup.len(), 13, "no version listed twice");
     for (key, id) in &expected {
-        assert!(seen.contains(&(key.clone(), id.clone())), "{key}@{id} missing");
+        assert!(
+            seen.contains(&(key.clone(), id.clone())),
+            "{key}@{id} missing"
+        );
     }
     // Within a key the order is newest first.
-    let a: Vec<&String> = seen.iter().filter(|(k, _)| k == "a").map(|(_, v)| v).collect();
+    let a: Vec<&String> = seen
+        .iter()
+        .filter(|(k, _)| k == "a")
+        .map(|(_, v)| v)
+        .collect();
     assert!(a.windows(2).all(|w| w[0] > w[1]), "{a:?}");
 
     // A delimiter folds b/ into one common prefix; a prefix limits the keys.
-    let out = s3.list_object_versions().bucket(&bucket).delimiter("/").send().await.unwrap();
-    let prefixes: Vec<_> = out.common_prefixes().iter().filter_map(|p| p.prefix()).collect();
+    let out = s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    let prefixes: Vec<_> = out
+        .common_prefixes()
+        .iter()
+        .filter_map(|p| p.prefix())
+        .collect();
     assert_eq!(prefixes, vec!["b/"]);
     assert_eq!(out.versions().len(), 6);
-    let out = s3.list_object_versions().bucket(&bucket).prefix("b/").send().await.unwrap();
+    let out = s3
+        .list_object_versions()
+        .bucket(&bucket)
+        .prefix("b/")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.versions().len(), 6);
-    assert!(out.versions().iter().all(|v| v.key().unwrap().starts_with("b/")));
+    assert!(
+        out.versions()
+            .iter()
+            .all(|v| v.key().unwrap().starts_with("b/"))
+    );
     // A version-id marker needs a key marker.
     assert_s3_err(
-        s3.list_object_versions().bucket(&bucket).version_id_marker("null").send().await,
+        s3.list_object_versions()
+            .bucket(&bucket)
+            .version_id_marker("null")
+            .send()
+            .await,
         400,
         "InvalidArgument",
     );
@@ -298,9 +432,22 @@ async fn copies_tags_and_batch_deletes_by_version() {
         .await
         .unwrap();
     assert_eq!(out.version_id(), Some(v1.as_str()));
-    let tags = s3.get_object_tagging().bucket(&bucket).key("src").version_id(&v1).send().await.unwrap();
+    let tags = s3
+        .get_object_tagging()
+        .bucket(&bucket)
+        .key("src")
+        .version_id(&v1)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(tags.tag_set().len(), 1);
-    let tags = s3.get_object_tagging().bucket(&bucket).key("src").send().await.unwrap();
+    let tags = s3
+        .get_object_tagging()
+        .bucket(&bucket)
+        .key("src")
+        .send()
+        .await
+        .unwrap();
     assert!(tags.tag_set().is_empty(), "the current version has no tags");
 
     // DeleteObjects: one by version, one without (a marker).
@@ -309,7 +456,13 @@ async fn copies_tags_and_batch_deletes_by_version() {
         .bucket(&bucket)
         .delete(
             Delete::builder()
-                .objects(ObjectIdentifier::builder().key("src").version_id(&v1).build().unwrap())
+                .objects(
+                    ObjectIdentifier::builder()
+                        .key("src")
+                        .version_id(&v1)
+                        .build()
+                        .unwrap(),
+                )
                 .objects(ObjectIdentifier::builder().key("dst").build().unwrap())
                 .build()
                 .unwrap(),
@@ -318,16 +471,31 @@ async fn copies_tags_and_batch_deletes_by_version() {
         .await
         .unwrap();
     assert!(out.errors().is_empty(), "{:?}", out.errors());
-    let by_key = |k: &str| out.deleted().iter().find(|d| d.key() == Some(k)).unwrap().clone();
+    let by_key = |k: &str| {
+        out.deleted()
+            .iter()
+            .find(|d| d.key() == Some(k))
+            .unwrap()
+            .clone()
+    };
     assert_eq!(by_key("src").version_id(), Some(v1.as_str()));
     assert_eq!(by_key("dst").delete_marker(), Some(true));
     assert!(by_key("dst").delete_marker_version_id().is_some());
     assert_s3_err(
-        s3.get_object().bucket(&bucket).key("src").version_id(&v1).send().await,
+        s3.get_object()
+            .bucket(&bucket)
+            .key("src")
+            .version_id(&v1)
+            .send()
+            .await,
         404,
         "NoSuchVersion",
     );
-    assert_s3_err(s3.get_object().bucket(&bucket).key("dst").send().await, 404, "NoSuchKey");
+    assert_s3_err(
+        s3.get_object().bucket(&bucket).key("dst").send().await,
+        404,
+        "NoSuchKey",
+    );
     server.assert_no_panics();
 }
 
@@ -350,15 +518,29 @@ async fn quotas_count_every_version() {
     put(&s3, &bucket, "k", &[2; 400]).await.unwrap();
     // Two versions stored: a third overwrite adds an object, past the limit.
     assert_s3_err(
-        s3.put_object().bucket(&bucket).key("k").body(ByteStream::from(vec![3; 10])).send().await,
+        s3.put_object()
+            .bucket(&bucket)
+            .key("k")
+            .body(ByteStream::from(vec![3; 10]))
+            .send()
+            .await,
         403,
         "QuotaExceeded",
     );
     // Deleting a version gives its bytes and its object back.
-    s3.delete_object().bucket(&bucket).key("k").version_id(&v1).send().await.unwrap();
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("k")
+        .version_id(&v1)
+        .send()
+        .await
+        .unwrap();
     put(&s3, &bucket, "k", &[4; 500]).await.unwrap();
     let stats: serde_json::Value = http
-        .get(format!("{}/api/buckets/{bucket}/stats", server.admin_endpoint))
+        .get(format!(
+            "{}/api/buckets/{bucket}/stats",
+            server.admin_endpoint
+        ))
         .bearer_auth(&token)
         .send()
         .await
@@ -396,10 +578,20 @@ async fn versioning_settings_are_checked() {
     raw.assert_error(400, "MalformedXML");
     // Suspending a never-versioned bucket leaves it unversioned: deletes still remove.
     set_versioning(&s3, &bucket, BucketVersioningStatus::Suspended).await;
-    let v = s3.get_bucket_versioning().bucket(&bucket).send().await.unwrap();
+    let v = s3
+        .get_bucket_versioning()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(v.status(), None);
     put(&s3, &bucket, "k", b"x").await;
-    s3.delete_object().bucket(&bucket).key("k").send().await.unwrap();
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("k")
+        .send()
+        .await
+        .unwrap();
     assert!(all_versions(&s3, &bucket).await.is_empty());
     server.assert_no_panics();
 }
@@ -423,19 +615,38 @@ async fn versions_and_markers_survive_kill_9() {
         .version_id
         .unwrap();
     let gone = put(&s3, &bucket, "gone", b"x").await.unwrap();
-    s3.delete_object().bucket(&bucket).key("gone").version_id(&gone).send().await.unwrap();
+    s3.delete_object()
+        .bucket(&bucket)
+        .key("gone")
+        .version_id(&gone)
+        .send()
+        .await
+        .unwrap();
 
     server.kill9();
     server.restart().await;
     let s3 = server.client();
-    assert_s3_err(s3.get_object().bucket(&bucket).key("k").send().await, 404, "NoSuchKey");
+    assert_s3_err(
+        s3.get_object().bucket(&bucket).key("k").send().await,
+        404,
+        "NoSuchKey",
+    );
     assert_eq!(get_version(&s3, &bucket, "k", &v1).await, small);
     assert_eq!(get_version(&s3, &bucket, "k", &v2).await, large);
     let all = all_versions(&s3, &bucket).await;
     let ids: Vec<&str> = all.iter().map(|e| e.1.as_str()).collect();
-    assert_eq!(ids, vec![marker.as_str(), v2.as_str(), v1.as_str()], "{all:?}");
+    assert_eq!(
+        ids,
+        vec![marker.as_str(), v2.as_str(), v1.as_str()],
+        "{all:?}"
+    );
     // The versioning setting itself survived too.
-    let v = s3.get_bucket_versioning().bucket(&bucket).send().await.unwrap();
+    let v = s3
+        .get_bucket_versioning()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(v.status(), Some(&BucketVersioningStatus::Enabled));
     server.assert_no_panics();
 }

@@ -12,9 +12,17 @@ const GOVERNANCE: &str = "GOVERNANCE";
 const COMPLIANCE: &str = "COMPLIANCE";
 
 impl Gateway {
-    pub(super) async fn put_versioning(&self, req: S3Request<PutBucketVersioningInput>) -> S3Result<()> {
+    pub(super) async fn put_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<()> {
         let conf = req.input.versioning_configuration;
-        if conf.mfa_delete.as_ref().is_some_and(|m| m.as_str() == MFADelete::ENABLED) || req.input.mfa.is_some() {
+        if conf
+            .mfa_delete
+            .as_ref()
+            .is_some_and(|m| m.as_str() == MFADelete::ENABLED)
+            || req.input.mfa.is_some()
+        {
             return Err(s3_error!(
                 InvalidRequest,
                 "MFA delete is not supported by this gateway: leave MfaDelete out or Disabled"
@@ -22,7 +30,12 @@ impl Gateway {
         }
         let status = match conf.status.as_ref().map(BucketVersioningStatus::as_str) {
             Some(s @ ("Enabled" | "Suspended")) => s.to_owned(),
-            _ => return Err(s3_error!(MalformedXML, "The versioning Status must be Enabled or Suspended")),
+            _ => {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "The versioning Status must be Enabled or Suspended"
+                ));
+            }
         };
         let rec = self.registry().resolve(&req.input.bucket)?;
         if rec.object_lock.is_some() && status == "Suspended" {
@@ -35,7 +48,9 @@ impl Gateway {
         if status == "Suspended" && rec.versioning.is_none() {
             return Ok(());
         }
-        self.registry().modify(&req.input.bucket, |b| b.versioning = Some(status)).await?;
+        self.registry()
+            .modify(&req.input.bucket, |b| b.versioning = Some(status))
+            .await?;
         Ok(())
     }
 
@@ -47,7 +62,10 @@ impl Gateway {
         })
     }
 
-    pub(super) async fn put_lock_config(&self, req: S3Request<PutObjectLockConfigurationInput>) -> S3Result<()> {
+    pub(super) async fn put_lock_config(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> S3Result<()> {
         let rec = self.registry().resolve(&req.input.bucket)?;
         if rec.object_lock.is_none() {
             return Err(s3_error!(
@@ -60,7 +78,9 @@ impl Gateway {
             .object_lock_configuration
             .ok_or_else(|| s3_error!(MalformedXML, "The XML you provided was not well-formed"))?;
         let lock = lock_config(&conf)?;
-        self.registry().modify(&req.input.bucket, |b| b.object_lock = Some(lock)).await?;
+        self.registry()
+            .modify(&req.input.bucket, |b| b.object_lock = Some(lock))
+            .await?;
         Ok(())
     }
 
@@ -88,10 +108,19 @@ impl Gateway {
 
 /// A lock configuration as a client sends it, checked as S3 checks it.
 fn lock_config(conf: &ObjectLockConfiguration) -> S3Result<ObjectLockConfig> {
-    if conf.object_lock_enabled.as_ref().map(ObjectLockEnabled::as_str) != Some(ObjectLockEnabled::ENABLED) {
+    if conf
+        .object_lock_enabled
+        .as_ref()
+        .map(ObjectLockEnabled::as_str)
+        != Some(ObjectLockEnabled::ENABLED)
+    {
         return Err(s3_error!(MalformedXML, "ObjectLockEnabled must be Enabled"));
     }
-    let Some(retention) = conf.rule.as_ref().and_then(|r| r.default_retention.as_ref()) else {
+    let Some(retention) = conf
+        .rule
+        .as_ref()
+        .and_then(|r| r.default_retention.as_ref())
+    else {
         if conf.rule.is_some() {
             return Err(s3_error!(MalformedXML, "A Rule needs a DefaultRetention"));
         }
@@ -99,13 +128,20 @@ fn lock_config(conf: &ObjectLockConfiguration) -> S3Result<ObjectLockConfig> {
     };
     let mode = match retention.mode.as_ref().map(ObjectLockRetentionMode::as_str) {
         Some(m @ (GOVERNANCE | COMPLIANCE)) => m.to_owned(),
-        _ => return Err(s3_error!(MalformedXML, "DefaultRetention needs a Mode of GOVERNANCE or COMPLIANCE")),
+        _ => {
+            return Err(s3_error!(
+                MalformedXML,
+                "DefaultRetention needs a Mode of GOVERNANCE or COMPLIANCE"
+            ));
+        }
     };
     let positive = |n: i32| {
-        u32::try_from(n)
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| s3_error!(InvalidArgument, "Default retention period must be a positive integer value"))
+        u32::try_from(n).ok().filter(|n| *n > 0).ok_or_else(|| {
+            s3_error!(
+                InvalidArgument,
+                "Default retention period must be a positive integer value"
+            )
+        })
     };
     let (days, years) = match (retention.days, retention.years) {
         (Some(d), None) => (Some(positive(d)?), None),

@@ -31,8 +31,7 @@ pub const OBJECTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("
 /// are not its current object — noncurrent versions, and delete markers (a key whose newest
 /// version is a marker has no row in [`OBJECTS`]). Ascending order is newest first per key.
 /// Empty for buckets that never had versioning, so they pay nothing for it.
-pub const VERSIONS: TableDefinition<(&str, &str, u64), &[u8]> =
-    TableDefinition::new("versions_v1");
+pub const VERSIONS: TableDefinition<(&str, &str, u64), &[u8]> = TableDefinition::new("versions_v1");
 /// Upload id → [`UploadRecord`] (JSON).
 pub const UPLOADS: TableDefinition<&str, &[u8]> = TableDefinition::new("uploads_v1");
 /// (upload id, part number) → [`PartRecord`] (JSON).

@@ -21,12 +21,8 @@ pub fn require_bucket(txn: &WriteTransaction, bucket: &str) -> Result<()> {
 /// versioning and object lock settings decide the write in the same commit.
 pub fn bucket_record(txn: &WriteTransaction, bucket: &str) -> Result<BucketRecord> {
     let table = txn.open_table(BUCKETS)?;
-    get_json::<&str, BucketRecord>(&table, bucket)?.ok_or_else(|| {
-        client_err!(
-            NoSuchBucket,
-            "The specified bucket does not exist"
-        )
-    })
+    get_json::<&str, BucketRecord>(&table, bucket)?
+        .ok_or_else(|| client_err!(NoSuchBucket, "The specified bucket does not exist"))
 }
 
 /// The bucket's versioning state as the transaction sees it.

@@ -67,7 +67,11 @@ impl WriteCondition {
 
 /// Every reused (non-fresh) segment must still point at a live blob: the source of a copy may
 /// have been deleted between our read and this commit.
-pub(super) fn require_live(refs: &Table<&str, u64>, segments: &[Segment], fresh: &[FreshBlob]) -> Result<()> {
+pub(super) fn require_live(
+    refs: &Table<&str, u64>,
+    segments: &[Segment],
+    fresh: &[FreshBlob],
+) -> Result<()> {
     for s in segments {
         if fresh.iter().any(|f| f.id == s.blob) {
             continue;
@@ -241,7 +245,9 @@ pub fn complete_upload(
     let pending: u64 = parts.iter().map(|(_, p)| p.size).sum();
     drop(table);
     add_usage(txn, bucket, 0, 0, -signed(pending))?;
-    let record = out.written.ok_or(crate::error::Error::Bug("completed upload wrote nothing"))?;
+    let record = out
+        .written
+        .ok_or(crate::error::Error::Bug("completed upload wrote nothing"))?;
     Ok((dead, record))
 }
 

@@ -15,7 +15,10 @@ pub const GOVERNANCE: &str = "GOVERNANCE";
 pub const COMPLIANCE: &str = "COMPLIANCE";
 
 fn locked() -> crate::error::Error {
-    client_err!(AccessDenied, "Access Denied because object protected by object lock.")
+    client_err!(
+        AccessDenied,
+        "Access Denied because object protected by object lock."
+    )
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -41,7 +44,10 @@ pub fn apply_bucket_lock(rec: &mut ObjectRecord, bucket: Option<&ObjectLockConfi
             .or(cfg.default_years.map(|y| i64::from(y) * 365))
             .unwrap_or(0);
         rec.lock.mode = Some(mode.clone());
-        rec.lock.retain_until = Some(rec.last_modified.saturating_add(days.saturating_mul(DAY_MS)));
+        rec.lock.retain_until = Some(
+            rec.last_modified
+                .saturating_add(days.saturating_mul(DAY_MS)),
+        );
     }
     Ok(())
 }
@@ -191,7 +197,12 @@ impl Embedded {
             Ok(rec.map(|r| r.object_lock.is_some()))
         })?;
         match lock_on {
-            None => return Err(client_err!(NoSuchBucket, "The specified bucket does not exist")),
+            None => {
+                return Err(client_err!(
+                    NoSuchBucket,
+                    "The specified bucket does not exist"
+                ));
+            }
             Some(false) => {
                 return Err(client_err!(
                     InvalidRequest,
@@ -213,12 +224,17 @@ impl Embedded {
         let mode = r.mode.map(|m| m.as_str().to_owned());
         let until = r.retain_until_date.map(to_millis);
         validate_retention(mode.as_deref(), until)?;
-        self.change_lock(input.bucket, input.key, input.version_id.as_deref(), move |lock| {
-            check_retention_change(lock, mode.as_deref(), until, bypass)?;
-            lock.mode = mode;
-            lock.retain_until = until;
-            Ok(())
-        })
+        self.change_lock(
+            input.bucket,
+            input.key,
+            input.version_id.as_deref(),
+            move |lock| {
+                check_retention_change(lock, mode.as_deref(), until, bypass)?;
+                lock.mode = mode;
+                lock.retain_until = until;
+                Ok(())
+            },
+        )
         .await?;
         Ok(S3Response::new(PutObjectRetentionOutput::default()))
     }
@@ -251,12 +267,20 @@ impl Embedded {
         let hold = input.legal_hold.and_then(|h| h.status);
         let on = requested(None, None, hold.as_ref())?.legal_hold;
         if hold.is_none() {
-            return Err(client_err!(MalformedXML, "The XML you provided was not well-formed"));
+            return Err(client_err!(
+                MalformedXML,
+                "The XML you provided was not well-formed"
+            ));
         }
-        self.change_lock(input.bucket, input.key, input.version_id.as_deref(), move |lock| {
-            lock.legal_hold = on;
-            Ok(())
-        })
+        self.change_lock(
+            input.bucket,
+            input.key,
+            input.version_id.as_deref(),
+            move |lock| {
+                lock.legal_hold = on;
+                Ok(())
+            },
+        )
         .await?;
         Ok(S3Response::new(PutObjectLegalHoldOutput::default()))
     }

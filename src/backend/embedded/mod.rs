@@ -186,9 +186,9 @@ impl Embedded {
             None if which.is_some() => Err(versions::no_such_version()),
             None => {
                 let missing = client_err!(NoSuchKey, "The specified key does not exist.");
-                let newest = self.store().read(|txn| {
-                    versions::first_version(&txn.open_table(VERSIONS)?, bucket, key)
-                })?;
+                let newest = self
+                    .store()
+                    .read(|txn| versions::first_version(&txn.open_table(VERSIONS)?, bucket, key))?;
                 Err(match newest {
                     Some((_, m)) if m.delete_marker => marker_error(missing, &m),
                     _ => missing,
@@ -204,7 +204,10 @@ fn marker_error(err: Error, marker: &ObjectRecord) -> Error {
         return err;
     };
     let mut headers = http::HeaderMap::new();
-    headers.insert("x-amz-delete-marker", http::HeaderValue::from_static("true"));
+    headers.insert(
+        "x-amz-delete-marker",
+        http::HeaderValue::from_static("true"),
+    );
     if let Ok(v) = http::HeaderValue::from_str(&versions::shown_id(marker)) {
         headers.insert("x-amz-version-id", v);
     }

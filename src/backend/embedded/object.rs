@@ -5,9 +5,9 @@ use s3s::{S3Request, S3Response};
 
 use super::Embedded;
 use super::commit::{FreshBlob, WriteCondition};
-use super::versions::{self, VersionRef};
 use super::intake::*;
 use super::object_get::*;
+use super::versions::{self, VersionRef};
 use crate::error::{Error, Result, client_err};
 use crate::meta::{Checksums, ContentHeaders, ObjectRecord, now_millis};
 use crate::policy::WriteLimit;
@@ -184,7 +184,11 @@ impl Embedded {
             if_match: input.if_match.clone(),
             if_none_match: None,
         };
-        let which = input.version_id.as_deref().map(VersionRef::parse).transpose()?;
+        let which = input
+            .version_id
+            .as_deref()
+            .map(VersionRef::parse)
+            .transpose()?;
         let bypass = input.bypass_governance_retention.unwrap_or(false);
         let (bucket, key) = (input.bucket, input.key);
         let result = self
@@ -404,7 +408,8 @@ impl Embedded {
         req: S3Request<GetObjectTaggingInput>,
     ) -> Result<S3Response<GetObjectTaggingOutput>> {
         let input = req.input;
-        let (rec, _) = self.load_existing(&input.bucket, &input.key, input.version_id.as_deref())?;
+        let (rec, _) =
+            self.load_existing(&input.bucket, &input.key, input.version_id.as_deref())?;
         let tag_set = rec
             .tags
             .into_iter()
@@ -464,7 +469,12 @@ impl Embedded {
     ) -> Result<S3Response<DeleteObjectTaggingOutput>> {
         let input = req.input;
         let version_id = self
-            .set_tags(input.bucket, input.key, input.version_id.as_deref(), Vec::new())
+            .set_tags(
+                input.bucket,
+                input.key,
+                input.version_id.as_deref(),
+                Vec::new(),
+            )
             .await?;
         Ok(S3Response::with_status(
             DeleteObjectTaggingOutput { version_id },

@@ -162,7 +162,8 @@ impl Embedded {
         req: S3Request<HeadObjectInput>,
     ) -> Result<S3Response<HeadObjectOutput>> {
         let input = req.input;
-        let (rec, _) = self.load_existing(&input.bucket, &input.key, input.version_id.as_deref())?;
+        let (rec, _) =
+            self.load_existing(&input.bucket, &input.key, input.version_id.as_deref())?;
         check_read_conditions(
             &rec,
             input.if_match.as_ref(),

@@ -13,9 +13,7 @@ use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::commit::{WriteCondition, add_fresh, decref, incref, require_live};
 use crate::error::{Result, client_err};
-use crate::meta::{
-    BLOB_REFS, OBJECTS, ObjectRecord, VERSIONS, Versioning, get_json, now_millis,
-};
+use crate::meta::{BLOB_REFS, OBJECTS, ObjectRecord, VERSIONS, Versioning, get_json, now_millis};
 use crate::registry::rows::{add_usage, bucket_record, signed, versioning};
 
 /// What a client names with `versionId`.
@@ -35,7 +33,8 @@ impl VersionRef {
             return Ok(Self::Null);
         }
         let stamp = (s.len() == 24
-            && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
         .then(|| u64::from_str_radix(&s[..16], 16).ok())
         .flatten();
         match stamp {
@@ -77,7 +76,9 @@ pub fn stamp_of(rec: &ObjectRecord) -> u64 {
 /// the epoch, bumped past collisions. Version ids encode it, so they sort by time.
 fn next_stamp(after: u64) -> u64 {
     static LAST: AtomicU64 = AtomicU64::new(0);
-    let now = u64::try_from(now_millis()).unwrap_or(0).saturating_mul(1000)
+    let now = u64::try_from(now_millis())
+        .unwrap_or(0)
+        .saturating_mul(1000)
         + u64::from(time::OffsetDateTime::now_utc().microsecond() % 1000);
     let mut prev = LAST.load(Ordering::Relaxed);
     loop {
@@ -213,7 +214,9 @@ pub fn put_newest(
     let mut refs = txn.open_table(BLOB_REFS)?;
     require_live(&refs, &new.segments, fresh)?;
     if new.delete_marker && mode == Versioning::Unversioned {
-        return Err(crate::error::Error::Bug("delete marker in an unversioned bucket"));
+        return Err(crate::error::Error::Bug(
+            "delete marker in an unversioned bucket",
+        ));
     }
 
     // Checks done; mutate.
@@ -230,7 +233,15 @@ pub fn put_newest(
     let mut out = Outcome::default();
     let mut usage = (1i64, signed(new.usage_bytes()));
     if mode == Versioning::Suspended {
-        drop_parked_null(txn, &mut refs, &mut versions, bucket, key, &mut out, &mut usage)?;
+        drop_parked_null(
+            txn,
+            &mut refs,
+            &mut versions,
+            bucket,
+            key,
+            &mut out,
+            &mut usage,
+        )?;
     }
     if let Some(old) = old {
         if mode == Versioning::Enabled || old.version_id.is_some() {
@@ -276,7 +287,12 @@ pub fn delete_current(
         return Err(client_err!(NoSuchKey, "The specified key does not exist."));
     };
     let mut out = Outcome::default();
-    decref(txn, &mut txn.open_table(BLOB_REFS)?, &old.segments, &mut out.dead)?;
+    decref(
+        txn,
+        &mut txn.open_table(BLOB_REFS)?,
+        &old.segments,
+        &mut out.dead,
+    )?;
     objects.remove((bucket, key))?;
     drop(objects);
     add_usage(txn, bucket, -1, -signed(old.usage_bytes()), 0)?;
@@ -311,7 +327,8 @@ pub fn delete_version(
                 return Ok(out);
             };
             guard(&rec)?;
-            let newest = cur.is_none() && first_version(&versions, bucket, key)?.is_some_and(|(f, _)| f == s);
+            let newest = cur.is_none()
+                && first_version(&versions, bucket, key)?.is_some_and(|(f, _)| f == s);
             versions.remove((bucket, key, s))?;
             (rec, newest)
         }
@@ -324,7 +341,12 @@ pub fn delete_version(
         let bytes = serde_json::to_vec(&next)?;
         objects.insert((bucket, key), bytes.as_slice())?;
     }
-    decref(txn, &mut txn.open_table(BLOB_REFS)?, &removed.segments, &mut out.dead)?;
+    decref(
+        txn,
+        &mut txn.open_table(BLOB_REFS)?,
+        &removed.segments,
+        &mut out.dead,
+    )?;
     drop((objects, versions));
     add_usage(txn, bucket, -1, -signed(removed.usage_bytes()), 0)?;
     out.removed = Some(removed);
@@ -389,9 +411,20 @@ mod tests {
         let a = version_id(next_stamp(0));
         let b = version_id(next_stamp(0));
         assert!(a < b, "{a} then {b}");
-        assert!(matches!(VersionRef::parse(&a).unwrap(), VersionRef::Id { .. }));
+        assert!(matches!(
+            VersionRef::parse(&a).unwrap(),
+            VersionRef::Id { .. }
+        ));
         assert_eq!(VersionRef::parse("null").unwrap(), VersionRef::Null);
-        for bad in ["", "NULL", "abc", &a[..23], &format!("{a}0"), &a.to_uppercase(), "zzzzzzzzzzzzzzzzzzzzzzzz"] {
+        for bad in [
+            "",
+            "NULL",
+            "abc",
+            &a[..23],
+            &format!("{a}0"),
+            &a.to_uppercase(),
+            "zzzzzzzzzzzzzzzzzzzzzzzz",
+        ] {
             assert!(VersionRef::parse(bad).is_err(), "{bad:?} was accepted");
         }
     }

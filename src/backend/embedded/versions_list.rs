@@ -39,7 +39,12 @@ struct Start<'a> {
 }
 
 /// The smallest key of `bucket` at or after `from` in either table, under `prefix`.
-fn next_key(txn: &ReadTransaction, bucket: &str, prefix: &str, from: &str) -> Result<Option<String>> {
+fn next_key(
+    txn: &ReadTransaction,
+    bucket: &str,
+    prefix: &str,
+    from: &str,
+) -> Result<Option<String>> {
     let objects = txn.open_table(OBJECTS)?;
     let versions = txn.open_table(VERSIONS)?;
     let a = match objects.range((bucket, from)..)?.next() {
@@ -215,7 +220,12 @@ impl Embedded {
     }
 }
 
-fn answer(input: ListObjectVersionsInput, page: Page, max: usize, url: bool) -> ListObjectVersionsOutput {
+fn answer(
+    input: ListObjectVersionsInput,
+    page: Page,
+    max: usize,
+    url: bool,
+) -> ListObjectVersionsOutput {
     let enc = |s: String| if url { url_encode(&s) } else { s };
     let mut versions = Vec::new();
     let mut markers = Vec::new();

@@ -3,7 +3,7 @@
 //! A page starts with a range look-up at its markers, so its cost does not depend on how
 //! far into the bucket it is.
 
-use redb::ReadTransaction;
+use redb::{ReadOnlyTable, ReadTransaction};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response};
 
@@ -38,15 +38,15 @@ struct Start<'a> {
     version_marker: Option<VersionRef>,
 }
 
+/// The two tables a listing merges, opened once per page.
+struct Tables {
+    objects: ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
+    versions: ReadOnlyTable<(&'static str, &'static str, u64), &'static [u8]>,
+}
+
 /// The smallest key of `bucket` at or after `from` in either table, under `prefix`.
-fn next_key(
-    txn: &ReadTransaction,
-    bucket: &str,
-    prefix: &str,
-    from: &str,
-) -> Result<Option<String>> {
-    let objects = txn.open_table(OBJECTS)?;
-    let versions = txn.open_table(VERSIONS)?;
+fn next_key(t: &Tables, bucket: &str, prefix: &str, from: &str) -> Result<Option<String>> {
+    let (objects, versions) = (&t.objects, &t.versions);
     let a = match objects.range((bucket, from)..)?.next() {
         Some(item) => {
             let (k, _) = item?;
@@ -72,24 +72,24 @@ fn next_key(
 
 /// The versions of `key`, newest first, after the version `after` names (all when `None`).
 fn key_versions(
-    txn: &ReadTransaction,
+    t: &Tables,
     bucket: &str,
     key: &str,
     after: Option<&VersionRef>,
 ) -> Result<Vec<(ObjectRecord, bool)>> {
-    let objects = txn.open_table(OBJECTS)?;
-    let versions = txn.open_table(VERSIONS)?;
+    let (objects, versions) = (&t.objects, &t.versions);
     let mut all = Vec::new();
     if let Some(v) = objects.get((bucket, key))? {
         all.push(serde_json::from_slice::<ObjectRecord>(v.value())?);
     }
+    let newest_is_current = !all.is_empty();
     // Where to resume among the noncurrent rows.
     let mut from_seq = 0;
     let mut skip_current = false;
     if let Some(w) = after {
         skip_current = true;
         if !all.first().is_some_and(|c| w.names(c)) {
-            match find_noncurrent(&versions, bucket, key, w)? {
+            match find_noncurrent(versions, bucket, key, w)? {
                 Some((s, _)) => from_seq = s.saturating_add(1),
                 // A marker that names no version: the key is done.
                 None => return Ok(Vec::new()),
@@ -101,7 +101,6 @@ fn key_versions(
         all.push(serde_json::from_slice(v.value())?);
     }
     // The newest version is the first of the key's, whatever the resume point.
-    let newest_is_current = objects.get((bucket, key))?.is_some();
     let first_noncurrent_latest = !newest_is_current && from_seq == 0;
     let mut out = Vec::with_capacity(all.len());
     for (i, rec) in all.into_iter().enumerate() {
@@ -126,6 +125,10 @@ fn scan(
     start: &Start<'_>,
     max: usize,
 ) -> Result<Page> {
+    let t = Tables {
+        objects: txn.open_table(OBJECTS)?,
+        versions: txn.open_table(VERSIONS)?,
+    };
     let mut page = Page::default();
     let mut resume: Option<(String, VersionRef)> = None;
     let mut from = prefix.to_owned();
@@ -141,7 +144,7 @@ fn scan(
         }
     }
     let mut count = 0;
-    while let Some(key) = next_key(txn, bucket, prefix, &from)? {
+    while let Some(key) = next_key(&t, bucket, prefix, &from)? {
         let folded = delimiter.filter(|d| !d.is_empty()).and_then(|d| {
             key[prefix.len()..]
                 .find(d)
@@ -162,7 +165,7 @@ fn scan(
             continue;
         }
         let after = resume.as_ref().filter(|(k, _)| *k == key).map(|(_, v)| v);
-        for (rec, latest) in key_versions(txn, bucket, &key, after)? {
+        for (rec, latest) in key_versions(&t, bucket, &key, after)? {
             if count == max {
                 page.truncated = true;
                 return Ok(page);
